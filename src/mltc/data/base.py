@@ -1,0 +1,60 @@
+"""The in-memory data set every loader returns."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Dataset", "DataError"]
+
+
+class DataError(ValueError):
+    """A data set that cannot be used as given; the message says what to fix."""
+
+
+@dataclass
+class Dataset:
+    """Texts with a binary label matrix and, optionally, an official split.
+
+    Parameters
+    ----------
+    name : str
+        Short name used for the MLflow experiment (e.g. ``"goemotions"``).
+    texts : list of str
+        One document per row.
+    Y : ndarray of shape (n_docs, n_labels), dtype int8
+        Binary label indicator matrix.
+    label_names : list of str
+    splits : dict of str to ndarray, optional
+        Official row indices per part (``"train"``, ``"val"``, ``"test"``).
+        ``None`` where the data set has no official split.
+    description : str
+        One line shown to users (synthetic data says so here).
+    """
+
+    name: str
+    texts: list
+    Y: np.ndarray
+    label_names: list
+    splits: dict | None = None
+    description: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.Y = np.ascontiguousarray(np.asarray(self.Y, dtype=np.int8))
+        if self.Y.ndim != 2:
+            raise DataError(f"{self.name}: the label matrix must be 2-D (documents x labels), got shape {self.Y.shape}.")
+        if len(self.texts) != self.Y.shape[0]:
+            raise DataError(f"{self.name}: {len(self.texts)} texts but {self.Y.shape[0]} label rows.")
+        if len(self.label_names) != self.Y.shape[1]:
+            raise DataError(f"{self.name}: {len(self.label_names)} label names but {self.Y.shape[1]} label columns.")
+
+    @property
+    def n_labels(self) -> int:
+        return self.Y.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.texts)
