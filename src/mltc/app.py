@@ -1,0 +1,188 @@
+"""The Hydra application behind ``mltc run``: config in, objects out, results logged.
+
+This is the only place (with :mod:`mltc.tracking`) that knows about Hydra and MLflow.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from mltc.paths import runs_dir
+
+log = logging.getLogger("mltc")
+
+__all__ = ["main", "run_from_config", "CONF_DIR", "ConfigError"]
+
+
+def _conf_dir() -> str:
+    here = Path(__file__).resolve().parent
+    for cand in (here / "conf", here.parents[1] / "conf"):  # installed wheel, then source checkout
+        if (cand / "config.yaml").is_file():
+            return str(cand)
+    raise RuntimeError("mltc cannot find its configuration directory (conf/config.yaml); reinstall mltc.")
+
+
+CONF_DIR = _conf_dir()
+
+if not OmegaConf.has_resolver("mltc_runs"):
+    OmegaConf.register_new_resolver("mltc_runs", lambda: str(runs_dir()))
+
+# _target_ may only name classes from these packages (configs are code; keep them to known code)
+ALLOWED_TARGETS = ("mltc.", "sklearn.", "imblearn.", "lightgbm.", "xgboost.", "iterstrat.")
+GROUPS = ("dataset", "split", "features", "augment", "strategy", "model", "thresholds", "tracking")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the key."""
+
+
+def check_targets(cfg) -> None:
+    """Refuse ``_target_`` values outside the allowed packages."""
+    def walk(node, path):
+        if isinstance(node, DictConfig):
+            t = node.get("_target_")
+            if t is not None and not str(t).startswith(ALLOWED_TARGETS):
+                raise ConfigError(f"{path or '<root>'}._target_={t!r} is not allowed: targets must start with one "
+                                  f"of {', '.join(ALLOWED_TARGETS)}.")
+            for k in node.keys():
+                if k != "hydra":
+                    walk(node._get_node(k), f"{path}.{k}" if path else str(k))
+        elif OmegaConf.is_list(node):
+            for i, v in enumerate(node):
+                walk(node._get_node(i), f"{path}[{i}]")
+    walk(cfg, "")
+
+
+def _key_of(cfg, param: str) -> str | None:
+    """The config key path(s) whose last part is ``param`` (to name it in an error)."""
+    hits = [k for k in _leaf_keys(OmegaConf.to_container(cfg, resolve=False)) if k.split(".")[-1] == param]
+    hits = [h for h in hits if not h.startswith("hydra")]
+    return " / ".join(hits) if hits else None
+
+
+def _leaf_keys(d, prefix=""):
+    if isinstance(d, dict):
+        for k, v in d.items():
+            yield from _leaf_keys(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(d, list):
+        for i, v in enumerate(d):
+            yield from _leaf_keys(v, f"{prefix}.{i}")
+    else:
+        yield prefix
+
+
+def explain(err: BaseException, cfg) -> str:
+    """A user-facing message for an error raised while running ``cfg``."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    root = err
+    while root.__cause__ is not None and not isinstance(root, InvalidParameterError):
+        root = root.__cause__
+    msg = str(root)
+    if isinstance(root, InvalidParameterError):
+        import re
+        m = re.search(r"The '([^']+)' parameter", msg)
+        key = _key_of(cfg, m.group(1)) if m else None
+        return f"invalid value for {key}: {msg}" if key else f"invalid configuration value: {msg}"
+    return f"{type(root).__name__}: {msg}"
+
+
+def _choices() -> dict:
+    try:
+        hc = HydraConfig.get()
+    except ValueError:  # composed outside a Hydra app (tests, Python use)
+        return {}
+    return {k: str(v) for k, v in hc.runtime.choices.items() if not k.startswith("hydra/") and v is not None}
+
+
+def _is_multirun() -> bool:
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_errors: bool | None = None) -> float:
+    """Instantiate the configured objects, run the pipeline, log and print the results.
+
+    Returns
+    -------
+    float
+        The metric named by ``metrics.objective`` (NaN for a failed job of a sweep).
+    """
+    from mltc.pipeline import run_pipeline
+    from mltc.report import print_results, result_artifacts
+
+    choices = _choices() if choices is None else choices
+    raise_errors = (not _is_multirun()) if raise_errors is None else raise_errors
+    check_targets(cfg)
+    tracker = instantiate(cfg.tracking)
+    experiment = choices.get("dataset") or "mltc"
+    run_name = cfg.get("run_name") or ",".join(f"{g}={choices[g]}" for g in ("strategy", "model", "thresholds")
+                                               if g in choices) or None
+    tags = {f"mltc.{k}": v for k, v in choices.items()}
+    tags["mltc.seed"] = cfg.seed
+    params = OmegaConf.to_container(cfg, resolve=True)
+    params.pop("tracking", None)
+    tracker.start(experiment=experiment, run_name=run_name, tags=tags, params=params)
+    try:
+        t0 = time.perf_counter()
+        dataset = instantiate(cfg.dataset, _convert_="all")
+        load_time = time.perf_counter() - t0
+        log.info("data: %s (%d documents, %d labels)", dataset.description or dataset.name, len(dataset),
+                 dataset.n_labels)
+        objs = {g: (instantiate(cfg[g], _convert_="all") if cfg.get(g) is not None else None)
+                for g in ("split", "features", "augment", "strategy", "model", "thresholds")}
+        result = run_pipeline(dataset, splitter=objs["split"], featurizer=objs["features"], model=objs["model"],
+                              strategy=objs["strategy"], thresholder=objs["thresholds"], augmenter=objs["augment"],
+                              head_min=cfg.metrics.get("head_min"), tail_max=cfg.metrics.get("tail_max"),
+                              random_state=cfg.seed)
+        result.timings = {"load": load_time, **result.timings}
+        tracker.log_metrics(result.metrics)
+        tracker.log_metrics(result.val_metrics, prefix="val_")
+        tracker.log_metrics({f"time_{k}": v for k, v in result.timings.items()})
+        tracker.log_metrics({k: v for k, v in result.sizes.items()})
+        tracker.log_metrics({f"threshold_{k}": v for k, v in result.threshold_summary.items()})
+        for part, prof in result.profiles.items():
+            tracker.log_metrics({f"{part}_{k}": v for k, v in prof.items() if k != "per_label"})
+        tracker.log_artifacts(result_artifacts(result, OmegaConf.to_yaml(cfg, resolve=True)))
+        objective = cfg.metrics.objective
+        if objective not in result.metrics:
+            raise ConfigError(f"metrics.objective={objective!r} is not a computed metric; choose one of "
+                              f"{', '.join(sorted(result.metrics))}.")
+        print_results(result, cfg.metrics.get("show") or [], title=f"{dataset.description or dataset.name}")
+        tracker.end("FINISHED")
+        return float(result.metrics[objective])
+    except BaseException as err:  # noqa: BLE001 -- every failure is recorded, then re-raised or reported
+        message = explain(err, cfg)
+        tracker.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED", error=message)
+        if raise_errors or isinstance(err, KeyboardInterrupt):
+            if isinstance(err, Exception) and not isinstance(err, ConfigError):
+                log.debug("full traceback", exc_info=err)
+                raise RunFailed(message) from err
+            raise
+        log.error("run failed (marked FAILED in MLflow, the sweep goes on): %s", message)
+        return math.nan
+
+
+class RunFailed(RuntimeError):
+    """A run that failed; the message is meant for users."""
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def main(cfg: DictConfig) -> float:
+    """``mltc run``: one run, or one job of a sweep."""
+    try:
+        return run_from_config(cfg)
+    except (RunFailed, ConfigError) as err:
+        log.error("%s", err)
+        log.error("the run is marked FAILED in the tracker; fix the cause above and run again.")
+        raise SystemExit(1) from None

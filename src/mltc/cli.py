@@ -1,0 +1,74 @@
+"""The ``mltc`` command: ``run`` (Hydra), ``compare`` and ``ui``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+USAGE = """usage: mltc <command> [options]
+
+commands:
+  run       run one experiment, or a sweep with -m (a Hydra app: `mltc run --help`)
+  compare   leaderboard of tracked runs (`mltc compare --help`)
+  ui        open the MLflow UI on 127.0.0.1 against the same store
+
+examples:
+  mltc run                                   # synthetic data, seconds, offline
+  mltc run dataset=goemotions thresholds=global
+  mltc run -m strategy=none,ml_ros model=logreg,linear_svc
+  mltc run experiment=reuters_huang_svm
+  mltc compare --experiment goemotions
+"""
+
+
+def main(argv=None) -> int:
+    """Dispatch to a sub-command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "run":
+        from mltc.app import main as run_main
+
+        # Hydra reads sys.argv; the program name keeps `--help` and completion readable
+        sys.argv = ["mltc run", *rest]
+        run_main()
+        return 0
+    if cmd == "compare":
+        from mltc.compare import main as compare_main
+
+        return compare_main(rest)
+    if cmd == "ui":
+        return _ui(rest)
+    if cmd in ("--version", "-V"):
+        from mltc import __version__
+
+        print(f"mltc {__version__}")
+        return 0
+    print(f"mltc: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+def _ui(argv) -> int:
+    import os
+    import subprocess
+
+    from mltc.paths import default_tracking_uri, runs_dir
+
+    p = argparse.ArgumentParser(prog="mltc ui", description="Open the MLflow UI against mltc's store.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--uri", default=None, help="tracking store (default: $MLFLOW_TRACKING_URI or runs/mlflow.db)")
+    a = p.parse_args(argv)
+    uri = a.uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    runs_dir().mkdir(parents=True, exist_ok=True)
+    print(f"MLflow UI on http://{a.host}:{a.port} (store: {uri}); Ctrl+C stops it.")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", a.host, "--port", str(a.port)]
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

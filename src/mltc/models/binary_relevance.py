@@ -1,0 +1,129 @@
+"""Binary relevance: one independent binary classifier per label."""
+from __future__ import annotations
+
+import inspect
+import logging
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from numbers import Integral
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BinaryRelevance", "accepts_sample_weight"]
+
+
+def accepts_sample_weight(estimator) -> bool:
+    """Whether ``estimator.fit`` takes a ``sample_weight`` argument."""
+    fit = getattr(estimator, "fit", None)
+    if fit is None:
+        return False
+    try:
+        return "sample_weight" in inspect.signature(fit).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class _Constant:
+    """Stands in for a label that is constant in training (all 0 or all 1)."""
+
+    def __init__(self, value: float):
+        self.value = float(value)
+
+    def predict_proba(self, X):
+        n = X.shape[0]
+        return np.column_stack([np.full(n, 1 - self.value), np.full(n, self.value)])
+
+    def decision_function(self, X):
+        return np.full(X.shape[0], 1.0 if self.value else -1.0)
+
+
+def _fit_one(estimator, X, y, sample_weight, label_kwargs):
+    if y.min() == y.max():
+        return _Constant(y[0])
+    est = clone(estimator)
+    if label_kwargs:
+        est.set_params(**label_kwargs)
+    if sample_weight is not None:
+        est.fit(X, y, sample_weight=sample_weight)
+    else:
+        est.fit(X, y)
+    return est
+
+
+class BinaryRelevance(ClassifierMixin, BaseEstimator):
+    """One clone of ``estimator`` per label (one-vs-rest for multi-label data).
+
+    Unlike scikit-learn's ``OneVsRestClassifier`` it passes ``sample_weight`` to
+    every label's fit, accepts per-label parameters (e.g. ``scale_pos_weight``
+    for boosted trees) and keeps labels that are constant in training as
+    constant predictors.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A binary classifier with ``predict_proba`` or ``decision_function``.
+    per_label_params : dict of str to array-like, optional
+        Parameter name -> one value per label, set on that label's clone.
+    n_jobs : int, default=1
+        Labels fitted in parallel (joblib).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X = np.array([[0.], [1.], [2.], [3.]]); Y = np.array([[0, 1], [0, 1], [1, 0], [1, 1]])
+    >>> BinaryRelevance(estimator=LogisticRegression()).fit(X, Y).predict(X).shape
+    (4, 2)
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit"])],
+        "per_label_params": [dict, None],
+        "n_jobs": [Interval(Integral, -1, None, closed="left"), None],
+    }
+
+    def __init__(self, estimator=None, *, per_label_params=None, n_jobs=1):
+        self.estimator = estimator
+        self.per_label_params = per_label_params
+        self.n_jobs = n_jobs
+
+    def fit(self, X, Y, sample_weight=None):
+        """Fit one classifier per label column of ``Y``."""
+        self._validate_params()
+        Y = np.asarray(Y)
+        if Y.ndim != 2:
+            raise ValueError(f"BinaryRelevance needs a 2-D label matrix, got shape {Y.shape}.")
+        if sample_weight is not None and not accepts_sample_weight(self.estimator):
+            raise TypeError(f"{type(self.estimator).__name__}.fit does not accept sample_weight; choose a "
+                            "strategy that resamples instead of weighting, or another model.")
+        L = Y.shape[1]
+        per = self.per_label_params or {}
+        for k, v in per.items():
+            if len(v) != L:
+                raise ValueError(f"per_label_params[{k!r}] has {len(v)} values for {L} labels.")
+        kwargs = [{k: v[j] for k, v in per.items()} for j in range(L)]
+        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_one)(self.estimator, X, np.ascontiguousarray(Y[:, j]), sample_weight, kwargs[j])
+            for j in range(L))
+        self.n_labels_ = L
+        self.score_kind_ = "proba" if hasattr(self.estimator, "predict_proba") else "margin"
+        return self
+
+    def predict_proba(self, X):
+        """(n_samples, n_labels) positive-class probabilities."""
+        if not hasattr(self.estimator, "predict_proba"):
+            raise AttributeError(f"{type(self.estimator).__name__} has no predict_proba; use decision_function.")
+        return np.column_stack([e.predict_proba(X)[:, -1] for e in self.estimators_])
+
+    def decision_function(self, X):
+        """(n_samples, n_labels) margins (for estimators without probabilities)."""
+        return np.column_stack([np.ravel(e.decision_function(X)) for e in self.estimators_])
+
+    def predict(self, X):
+        """Labels at the default cut (0.5 on probabilities, 0 on margins)."""
+        if self.score_kind_ == "proba":
+            return (self.predict_proba(X) >= 0.5).astype(np.int8)
+        return (self.decision_function(X) > 0).astype(np.int8)

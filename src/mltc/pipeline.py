@@ -1,0 +1,221 @@
+"""One run, as one straight line of plain objects.
+
+    load -> split (indices) -> augment texts (train only) -> featurize (fit on train)
+         -> strategy.fit_resample (train only) -> model.fit -> thresholds (validation or
+         out-of-fold scores) -> predict test -> metrics
+
+No Hydra, no MLflow here: the CLI builds the objects, calls :func:`run_pipeline` and
+logs the :class:`RunResult`.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+
+from mltc.data.base import DataError, Dataset
+from mltc.imbalance import imbalance_profile, label_counts
+from mltc.metrics import evaluate
+from mltc.models.binary_relevance import accepts_sample_weight
+from mltc.models.scores import predict_scores, score_kind
+from mltc.strategies.none import NoStrategy
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RunResult", "run_pipeline", "ResampledModel"]
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced, ready to print or log."""
+
+    metrics: dict
+    val_metrics: dict
+    per_label: pd.DataFrame
+    profiles: dict
+    thresholds: np.ndarray | None
+    threshold_summary: dict
+    timings: dict
+    sizes: dict
+    label_names: list
+    dataset_description: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class ResampledModel(BaseEstimator):
+    """A strategy followed by a model, as one estimator (used for out-of-fold scores).
+
+    Parameters
+    ----------
+    strategy : object with ``fit_resample``
+    model : multi-label estimator
+    """
+
+    def __init__(self, strategy=None, model=None):
+        self.strategy = strategy
+        self.model = model
+
+    def fit(self, X, Y):
+        strategy = self.strategy if self.strategy is not None else NoStrategy()
+        self.model_ = _fit_model(self.model, *_resample(strategy, X, Y))
+        self.score_kind_ = score_kind(self.model_)
+        return self
+
+    def predict_proba(self, X):
+        return predict_scores(self.model_, X)[0]
+
+    def decision_function(self, X):
+        return predict_scores(self.model_, X)[0]
+
+
+def _resample(strategy, X, Y):
+    out = strategy.fit_resample(X, Y)
+    if len(out) == 3:
+        return out
+    X2, Y2 = out
+    return X2, Y2, None
+
+
+def _fit_model(model, X, Y, sample_weight):
+    if sample_weight is not None:
+        if not accepts_sample_weight(model):
+            raise TypeError(f"the strategy produced sample weights but {type(model).__name__}.fit does not accept "
+                            "sample_weight; pick a resampling strategy or a model that takes weights.")
+        return model.fit(X, Y, sample_weight=sample_weight)
+    return model.fit(X, Y)
+
+
+class _Timer(dict):
+    @contextmanager
+    def __call__(self, name):
+        t = time.perf_counter()
+        log.info("%s ...", name)
+        yield
+        self[name] = self.get(name, 0.0) + time.perf_counter() - t
+
+
+def _take(texts, idx):
+    return [texts[i] for i in idx]
+
+
+def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None, thresholder=None,
+                 augmenter=None, head_min=None, tail_max=None, random_state=None) -> RunResult:
+    """Run one experiment end to end on plain objects.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    splitter : object with ``split(dataset) -> {"train", "val", "test"}``
+    featurizer : transformer with ``fit_transform(texts)`` / ``transform(texts)``
+        Fitted on the (augmented) training texts only. A model that consumes raw
+        texts uses a pass-through featurizer.
+    model : multi-label estimator (``fit(X, Y[, sample_weight])``)
+    strategy : object with ``fit_resample(X, Y)``, optional
+        Applied to training features only; may return sample weights.
+    thresholder : threshold strategy (``fit(scores, Y, score_kind=, Y_train=)``, ``predict``)
+        Tuned on validation scores, or on out-of-fold training scores when it
+        declares ``needs_oof``. Default: the fixed cut.
+    augmenter : object with ``fit_resample_texts(texts, Y)``, optional
+        Text augmentation applied to training texts before featurization.
+    head_min, tail_max : int, optional
+        Training-frequency cut-offs of the head / tail label groups.
+    random_state : int, optional
+        Seed for the out-of-fold folds.
+    """
+    timer = _Timer()
+    strategy = strategy if strategy is not None else NoStrategy()
+    if thresholder is None:
+        from mltc.thresholds import FixedThreshold
+        thresholder = FixedThreshold()
+
+    with timer("split"):
+        parts = splitter.split(dataset)
+    tr, va, te = parts["train"], parts["val"], parts["test"]
+    needs_oof = bool(getattr(thresholder, "needs_oof", False))
+    needs_val = not needs_oof and _needs_fitting(thresholder)
+    if needs_val and len(va) == 0:
+        raise DataError(f"thresholds={type(thresholder).__name__} is tuned on validation data but the split has "
+                        "no validation part; set split.val_size > 0 or use thresholds=fixed / per_label_cv.")
+    Y_tr, Y_va, Y_te = dataset.Y[tr], dataset.Y[va], dataset.Y[te]
+    texts_tr = _take(dataset.texts, tr)
+    profiles = {"train": imbalance_profile(Y_tr, dataset.label_names),
+                "test": imbalance_profile(Y_te, dataset.label_names)}
+
+    if augmenter is not None:
+        with timer("augment"):
+            texts_tr, Y_tr_aug = augmenter.fit_resample_texts(texts_tr, Y_tr)
+    else:
+        Y_tr_aug = Y_tr
+    with timer("featurize"):
+        X_tr = featurizer.fit_transform(texts_tr)
+        X_va = featurizer.transform(_take(dataset.texts, va)) if len(va) else None
+        X_te = featurizer.transform(_take(dataset.texts, te))
+
+    with timer("resample"):
+        X_fit, Y_fit, w_fit = _resample(strategy, X_tr, Y_tr_aug)
+    if X_fit.shape[0] != Y_fit.shape[0]:
+        raise ValueError(f"{type(strategy).__name__} returned {X_fit.shape[0]} feature rows but "
+                         f"{Y_fit.shape[0]} label rows.")
+    profiles["train_resampled"] = imbalance_profile(Y_fit, dataset.label_names)
+
+    with timer("fit"):
+        fitted = _fit_model(model, X_fit, Y_fit, w_fit)
+
+    with timer("thresholds"):
+        if needs_oof:
+            from mltc.thresholds import oof_scores
+            # out-of-fold scores on the training rows, with the strategy applied inside each fold
+            tune_scores = oof_scores(ResampledModel(strategy=clone(strategy), model=clone(model)), X_tr, Y_tr_aug,
+                                     n_splits=thresholder.n_splits, random_state=random_state,
+                                     score_fn=predict_scores)
+            tune_Y = Y_tr_aug
+            kind = predict_scores(fitted, X_te[:1])[1]
+        elif len(va):
+            tune_scores, kind = predict_scores(fitted, X_va)
+            tune_Y = Y_va
+        else:
+            tune_scores, kind = None, predict_scores(fitted, X_te[:1])[1]
+            tune_Y = None
+        if tune_scores is not None:
+            thresholder.fit(tune_scores, tune_Y, score_kind=kind, Y_train=Y_tr)
+        else:
+            thresholder.fit(np.zeros((0, dataset.n_labels)), np.zeros((0, dataset.n_labels), dtype=np.int8),
+                            score_kind=kind, Y_train=Y_tr)
+
+    with timer("predict"):
+        S_te, _ = predict_scores(fitted, X_te)
+        P_te = thresholder.predict(S_te)
+
+    train_counts = label_counts(Y_tr)
+    with timer("evaluate"):
+        metrics, report = evaluate(Y_te, P_te, S_te, train_counts=train_counts, head_min=head_min,
+                                   tail_max=tail_max, label_names=dataset.label_names)
+        val_metrics = {}
+        if len(va) and not needs_oof:
+            S_va = tune_scores
+            val_metrics, _ = evaluate(Y_va, thresholder.predict(S_va), S_va, train_counts=train_counts,
+                                      head_min=head_min, tail_max=tail_max)
+    thr = getattr(thresholder, "thresholds_", None)
+    if thr is not None:
+        report["threshold"] = np.broadcast_to(np.asarray(thr, dtype=float), (dataset.n_labels,))
+    summary = thresholder.summary_() if hasattr(thresholder, "summary_") else {}
+    return RunResult(metrics=metrics, val_metrics=val_metrics, per_label=report, profiles=profiles,
+                     thresholds=None if thr is None else np.asarray(thr, dtype=float), threshold_summary=summary,
+                     timings=dict(timer), label_names=list(dataset.label_names),
+                     sizes={"n_train": int(len(tr)), "n_val": int(len(va)), "n_test": int(len(te)),
+                            "n_train_fit": int(X_fit.shape[0]), "n_features": int(X_tr.shape[1]),
+                            "n_labels": int(dataset.n_labels)},
+                     dataset_description=dataset.description)
+
+
+# rules that need no labelled scores: a fixed cut, or ranks / training prevalence
+_NO_VALIDATION = {"FixedThreshold", "PCut", "RCut", "MCut"}
+
+
+def _needs_fitting(thresholder) -> bool:
+    return getattr(thresholder, "needs_validation", type(thresholder).__name__ not in _NO_VALIDATION)

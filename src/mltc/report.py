@@ -1,0 +1,73 @@
+"""Printing results for people and writing them as artifacts."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+__all__ = ["print_results", "result_artifacts", "plot_per_label_f1"]
+
+
+def print_results(result, show, *, title="") -> None:
+    """Print the headline metrics as a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"mltc results - {title}" if title else "mltc results")
+    table.add_column("metric")
+    table.add_column("test", justify="right")
+    table.add_column("validation", justify="right")
+    for name in show:
+        if name in result.metrics:
+            v = result.val_metrics.get(name)
+            table.add_row(name, f"{result.metrics[name]:.4f}", "" if v is None else f"{v:.4f}")
+    s = result.sizes
+    table.caption = (f"train {s['n_train']} (fit on {s['n_train_fit']}) / val {s['n_val']} / test {s['n_test']} docs, "
+                     f"{s['n_labels']} labels, {s['n_features']} features; "
+                     f"{sum(result.timings.values()):.1f}s")
+    Console().print(table)
+
+
+def plot_per_label_f1(per_label, path) -> None:
+    """Per-label test F1 against training frequency (log x axis)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = {"head": "tab:blue", "medium": "tab:orange", "tail": "tab:red"}
+    groups = per_label["group"] if "group" in per_label else ["medium"] * len(per_label)
+    x = np.maximum(per_label["train_count"].to_numpy(), 0.8)
+    for g in ("head", "medium", "tail"):
+        m = np.asarray(groups) == g
+        if m.any():
+            ax.scatter(x[m], per_label["f1"].to_numpy()[m], label=g, color=colors[g], s=18, alpha=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("training examples per label (log)")
+    ax.set_ylabel("test F1")
+    ax.set_ylim(-0.03, 1.03)
+    ax.legend(title="group")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def result_artifacts(result, config_yaml: str) -> dict:
+    """``{artifact name: writer(path)}`` for a run's files."""
+    from mltc.tracking import write_json
+
+    files = {
+        "config.yaml": lambda p: p.write_text(config_yaml),
+        "per_label.csv": lambda p: result.per_label.to_csv(p, index=False),
+        "imbalance_profile.json": write_json(result.profiles),
+        "per_label_f1.png": lambda p: plot_per_label_f1(result.per_label, p),
+        "timings.json": lambda p: p.write_text(json.dumps(result.timings, indent=2)),
+    }
+    if result.thresholds is not None:
+        files["thresholds.json"] = write_json({"labels": result.label_names,
+                                               "thresholds": np.broadcast_to(result.thresholds,
+                                                                             (len(result.label_names),)).tolist(),
+                                               **result.threshold_summary})
+    return files

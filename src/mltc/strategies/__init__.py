@@ -1,0 +1,4 @@
+"""Strategies applied to the training split: resampling and weighting (``fit_resample``)."""
+from mltc.strategies.none import NoStrategy
+
+__all__ = ["NoStrategy"]

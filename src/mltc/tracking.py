@@ -1,0 +1,165 @@
+"""Experiment tracking: MLflow (default) or nothing. Only the CLI uses this module."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from mltc.paths import default_tracking_uri, runs_dir
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MlflowTracker", "NullTracker", "flatten"]
+
+_MAX_PARAM_LEN = 500  # MLflow's limit on a param value
+
+
+def flatten(d, prefix="") -> dict:
+    """Flatten nested dicts / lists to ``a.b.c`` keys."""
+    out = {}
+    if isinstance(d, dict):
+        items = d.items()
+    elif isinstance(d, (list, tuple)):
+        items = ((str(i), v) for i, v in enumerate(d))
+    else:
+        return {prefix: d}
+    for k, v in items:
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, (dict, list, tuple)) and len(v):
+            out.update(flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+class NullTracker:
+    """Tracks nothing (``tracking=none``)."""
+
+    run_id = None
+
+    def start(self, *, experiment, run_name=None, tags=None, params=None, parent_run_id=None):
+        return self
+
+    def log_metrics(self, metrics, prefix=""):
+        pass
+
+    def log_artifacts(self, files: dict):
+        pass
+
+    def end(self, status="FINISHED", error=None):
+        pass
+
+
+class MlflowTracker:
+    """Log one run to MLflow through an explicit client and run id.
+
+    Parameters
+    ----------
+    uri : str, optional
+        Tracking URI; default a SQLite database under ``runs/``.
+    experiment : str, optional
+        Experiment name; default the data set's name (set by the caller).
+    """
+
+    def __init__(self, uri=None, experiment=None):
+        self.uri = uri
+        self.experiment = experiment
+        self.run_id = None
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            uri = self.uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+            if uri.startswith("sqlite:///"):
+                Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            self.uri = uri
+            self._client = MlflowClient(tracking_uri=uri)
+        return self._client
+
+    def _experiment_id(self, name):
+        client = self.client
+        exp = client.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        artifact_location = None
+        if self.uri.startswith("sqlite:"):
+            # next to the database, not in whatever directory the run started from
+            artifact_location = (Path(self.uri[len("sqlite:///"):]).parent / "artifacts" / name).as_uri()
+        try:
+            return client.create_experiment(name, artifact_location=artifact_location)
+        except Exception:  # another job created it first
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+    def start(self, *, experiment, run_name=None, tags=None, params=None, parent_run_id=None):
+        """Create the run and log its tags and params."""
+        from mlflow.entities import Param, RunTag
+
+        name = self.experiment or experiment
+        exp_id = self._experiment_id(name)
+        tags = dict(tags or {})
+        if parent_run_id:
+            tags["mlflow.parentRunId"] = parent_run_id
+        run = self.client.create_run(exp_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
+        self.run_id = run.info.run_id
+        items = [Param(k, str(v)[:_MAX_PARAM_LEN]) for k, v in flatten(params or {}).items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[i:i + 100])
+        return self
+
+    def log_metrics(self, metrics: dict, prefix: str = ""):
+        """Log finite scalar metrics."""
+        from mlflow.entities import Metric
+        import time
+
+        ts = int(time.time() * 1000)
+        items = [Metric(prefix + k, float(v), ts, 0) for k, v in metrics.items()
+                 if isinstance(v, (int, float, np.floating, np.integer)) and np.isfinite(v)]
+        for i in range(0, len(items), 500):
+            self.client.log_batch(self.run_id, metrics=items[i:i + 500])
+
+    def log_artifacts(self, files: dict):
+        """Log ``{relative name: writer(path)}`` artifacts via a temporary directory."""
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, writer in files.items():
+                path = Path(tmp) / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                writer(path)
+            self.client.log_artifacts(self.run_id, tmp)
+
+    def set_tags(self, tags: dict):
+        for k, v in tags.items():
+            self.client.set_tag(self.run_id, k, str(v)[:5000])
+
+    def end(self, status="FINISHED", error=None):
+        """Close the run; a failed run keeps its error as a tag."""
+        if self.run_id is None:
+            return
+        if error is not None:
+            self.client.set_tag(self.run_id, "error", str(error)[:5000])
+        self.client.set_terminated(self.run_id, status=status)
+
+
+def write_json(obj):
+    def _w(path):
+        path.write_text(json.dumps(obj, indent=2, default=_default))
+    return _w
+
+
+def _default(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    return str(o)
