@@ -1,0 +1,226 @@
+"""Shared machinery of the multi-label samplers: input checks, row selection, neighbour search.
+
+Every sampler follows imbalanced-learn's shape for a label *matrix*:
+``fit_resample(X, Y) -> (X', Y')``. The base class validates the parameters and
+the data, turns ``random_state`` into a generator and calls ``_fit_resample``;
+subclasses write only that.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BaseMultilabelSampler", "check_X_Y", "take_rows", "stack_rows", "bag_neighbours"]
+
+
+def check_X_Y(X, Y):
+    """Validate a feature matrix and a binary label matrix for resampling.
+
+    Returns
+    -------
+    X : CSR matrix or ndarray
+        Sparse input comes back as CSR (same dtype), dense input as a 2-D ndarray.
+    Y : ndarray of int8, shape (n_samples, n_labels)
+    """
+    if sp.issparse(X):
+        X = X.tocsr()
+    else:
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D feature matrix (documents x features), got shape {X.shape}.")
+    Ya = Y.toarray() if sp.issparse(Y) else np.asarray(Y)
+    if Ya.ndim != 2:
+        raise ValueError(
+            f"Y must be a 2-D binary label matrix (documents x labels), got shape {Ya.shape}; "
+            "for a single label pass Y.reshape(-1, 1).")
+    if Ya.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but Y has {Ya.shape[0]}; they must describe the same documents.")
+    if Ya.size and not np.isin(Ya, (0, 1)).all():
+        bad = np.unique(Ya[~np.isin(Ya, (0, 1))])[:5]
+        raise ValueError(f"Y must contain only 0 and 1 (a label indicator matrix); found values such as {bad.tolist()}.")
+    return X, Ya.astype(np.int8, copy=False)
+
+
+def take_rows(X, idx):
+    """Rows ``idx`` of X, keeping its container (CSR stays CSR)."""
+    return X[np.asarray(idx, dtype=np.intp)]
+
+
+def stack_rows(X, X_new):
+    """X followed by X_new, keeping X's container and dtype."""
+    if sp.issparse(X):
+        return sp.vstack([X, X_new], format="csr", dtype=X.dtype)
+    return np.vstack([X, np.asarray(X_new, dtype=X.dtype)])
+
+
+def float_features(X):
+    """X with a floating dtype (interpolating integer counts would truncate them)."""
+    if np.issubdtype(X.dtype, np.floating):
+        return X
+    return X.astype(np.float64)
+
+
+def row_label_lists(Y):
+    """(indptr, indices) of the positive labels of each row (CSR of Y)."""
+    Ys = sp.csr_matrix(Y)
+    return Ys.indptr, Ys.indices
+
+
+def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None):
+    """Indices of the ``k`` nearest other rows of X, for every row of X (or for rows ``queries``).
+
+    Brute force by blocks of dot products (sparse x sparse for CSR input), so
+    that a bag of TF-IDF rows is never densified and memory stays bounded.
+    A row is never its own neighbour; ties are broken by the lower index.
+
+    Parameters
+    ----------
+    X : CSR matrix or ndarray of shape (m, n_features)
+    k : int
+        Number of neighbours; at most ``m - 1`` are returned.
+    metric : {"euclidean", "cosine"}
+    queries : array of int, optional
+        Rows to find neighbours for (default: all rows).
+    chunk_size : int, optional
+        Rows per block (default: keeps each block of scores near 64 MB).
+
+    Returns
+    -------
+    ndarray of shape (n_queries, min(k, m - 1)), nearest first.
+    """
+    m = X.shape[0]
+    queries = np.arange(m) if queries is None else np.asarray(queries, dtype=np.intp)
+    q = queries.size
+    k = min(k, m - 1)
+    if k <= 0 or q == 0:
+        return np.empty((q, max(k, 0)), dtype=np.intp)
+    if metric == "cosine":
+        norms = _row_norms(X)
+        scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        X = sp.diags(scale) @ X if sp.issparse(X) else X * scale[:, None]
+        bias = None
+    else:
+        # ||a-b||^2 = ||a||^2 + ||b||^2 - 2ab: ranking by 2ab - ||b||^2 is enough
+        bias = _row_norms(X) ** 2
+    XT = X.T.tocsr() if sp.issparse(X) else X.T
+    if chunk_size is None:
+        chunk_size = max(1, int(8_000_000 // max(m, 1)))
+    out = np.empty((q, k), dtype=np.intp)
+    for start in range(0, q, chunk_size):
+        stop = min(start + chunk_size, q)
+        qi = queries[start:stop]
+        S = X[qi] @ XT
+        S = S.toarray() if sp.issparse(S) else np.asarray(S)
+        S = S.astype(np.float64, copy=True)
+        if bias is not None:
+            S = 2.0 * S - bias[None, :]
+        rows = np.arange(stop - start)
+        S[rows, qi] = -np.inf
+        if k < m - 1:
+            part = np.argpartition(-S, k - 1, axis=1)[:, :k]
+        else:
+            part = np.argsort(-S, axis=1, kind="stable")[:, :k]
+        # order by score, then index, so the result does not depend on argpartition internals
+        sc = np.take_along_axis(S, part, axis=1)
+        order = np.lexsort((part, -sc), axis=1)
+        out[start:stop] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
+def _row_norms(X):
+    if sp.issparse(X):
+        return np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel()).astype(np.float64)
+    return np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))
+
+
+class BaseMultilabelSampler(BaseEstimator):
+    """Base class of the multi-label samplers (imbalanced-learn's shape for a label matrix).
+
+    Subclasses declare ``_parameter_constraints`` and implement
+    ``_fit_resample(X, Y, rng) -> (X', Y', sample_indices)``, where ``X`` is CSR
+    or a dense ndarray, ``Y`` an int8 ndarray and ``rng`` a ``RandomState``.
+    ``sample_indices`` lists the input rows whose features the first
+    ``len(sample_indices)`` output rows copy; rows after those are synthetic.
+    """
+
+    _parameter_constraints: dict = {}
+
+    def fit_resample(self, X, Y):
+        """Resample the training data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Y : array-like of shape (n_samples, n_labels)
+            Binary label indicator matrix.
+
+        Returns
+        -------
+        X_resampled : same container and dtype as X
+        Y_resampled : ndarray with Y's dtype
+        """
+        self._validate_params()
+        y_dtype = np.asarray(Y[:0] if not sp.issparse(Y) else Y[:0].toarray()).dtype
+        X, Yc = check_X_Y(X, Y)
+        rng = check_random_state(getattr(self, "random_state", None))
+        X_out, Y_out, idx = self._fit_resample(X, Yc, rng)
+        self.sample_indices_ = np.asarray(idx, dtype=np.intp)
+        self.n_features_in_ = X.shape[1]
+        self.n_labels_in_ = Yc.shape[1]
+        return X_out, np.ascontiguousarray(Y_out).astype(y_dtype, copy=False)
+
+    def _fit_resample(self, X, Y, rng):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def interpolate(X, seeds, refs, rng, *, with_ratio=False):
+    """Synthetic rows ``x_seed + gap * (x_ref - x_seed)``, one U(0, 1) gap per feature.
+
+    Gaps are drawn only where seed and reference differ, in row-major order, so
+    CSR and dense inputs give the same rows for the same generator state.
+
+    Parameters
+    ----------
+    X : CSR matrix or ndarray (floating dtype)
+    seeds, refs : arrays of int
+    rng : RandomState
+    with_ratio : bool
+        Also return ``d(new, seed) / (d(new, seed) + d(new, ref))`` (Euclidean;
+        0.5 where seed and reference coincide), as MLSOL needs.
+    """
+    Xs = take_rows(X, seeds)
+    Xr = take_rows(X, refs)
+    if sp.issparse(X):
+        D = (Xr - Xs).tocsr()
+        D.sum_duplicates()
+        D.eliminate_zeros()
+        D.sort_indices()
+        gaps = rng.random_sample(D.nnz).astype(X.dtype, copy=False)
+        step = D.copy()
+        step.data *= gaps
+        new = (Xs + step).tocsr()
+        if with_ratio:
+            rows = np.repeat(np.arange(D.shape[0]), np.diff(D.indptr))
+            d1 = np.sqrt(np.bincount(rows, (step.data.astype(np.float64)) ** 2, minlength=D.shape[0]))
+            d2 = np.sqrt(np.bincount(rows, (D.data.astype(np.float64) - step.data) ** 2, minlength=D.shape[0]))
+    else:
+        D = Xr - Xs
+        mask = D != 0
+        step = np.zeros_like(D)
+        step[mask] = D[mask] * rng.random_sample(int(mask.sum())).astype(X.dtype, copy=False)
+        new = Xs + step
+        if with_ratio:
+            d1 = np.sqrt(np.einsum("ij,ij->i", step, step, dtype=np.float64))
+            rest = D - step
+            d2 = np.sqrt(np.einsum("ij,ij->i", rest, rest, dtype=np.float64))
+    if not with_ratio:
+        return new
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = d1 / (d1 + d2)
+    return new, np.where(np.isfinite(ratio), ratio, 0.5)
