@@ -57,6 +57,8 @@ class MLSMOTE(BaseMultilabelSampler):
     minority_labels_, skipped_labels_ : ndarray
     seed_indices_, reference_indices_ : ndarray
         Seed and reference input row of each synthetic row.
+    bag_labels_ : ndarray
+        Minority label whose bag each synthetic row came from.
 
     Examples
     --------
@@ -94,7 +96,7 @@ class MLSMOTE(BaseMultilabelSampler):
         minority = np.flatnonzero(np.isfinite(ir) & (ir > mir))
         self.minority_labels_ = minority
         k = self.k_neighbors
-        seeds, nbrs, skipped = [], [], []
+        seeds, nbrs, bag_of, skipped = [], [], [], []
         for lab in minority:
             bag = np.flatnonzero(Y[:, lab])
             if bag.size < 2:
@@ -105,13 +107,14 @@ class MLSMOTE(BaseMultilabelSampler):
             pad[:, :nn.shape[1]] = bag[nn]
             seeds.append(bag)
             nbrs.append(pad)
+            bag_of.append(np.full(bag.size, lab, dtype=np.intp))
         self.skipped_labels_ = np.asarray(skipped, dtype=np.intp)
         if skipped:
             log.warning("MLSMOTE: skipped minority label(s) %s: fewer than 2 instances to interpolate between.",
                         self.skipped_labels_.tolist())
         empty = np.empty(0, dtype=np.intp)
         if not seeds:
-            self.seed_indices_ = self.reference_indices_ = empty
+            self.seed_indices_ = self.reference_indices_ = self.bag_labels_ = empty
             log.warning("MLSMOTE: nothing to generate (no minority label with 2 or more instances).")
             return X, Y, np.arange(n)
         seeds = np.concatenate(seeds)
@@ -130,6 +133,7 @@ class MLSMOTE(BaseMultilabelSampler):
         seed = seeds[use]
         X_new = interpolate(X, seed, ref, rng)
         self.seed_indices_, self.reference_indices_ = seed, ref
+        self.bag_labels_ = np.concatenate(bag_of)[use]
         return stack_rows(X, X_new), np.vstack([Y, Y_pairs[use]]), np.arange(n)
 
     def _label_sets(self, Y, seeds, nbrs, n_nbrs):
