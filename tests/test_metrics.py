@@ -1,0 +1,58 @@
+"""Metrics checked against scikit-learn's own functions and the group definitions."""
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from mltc.metrics import evaluate, label_groups
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(1)
+    Y = (rng.random((200, 6)) < [0.5, 0.3, 0.2, 0.1, 0.05, 0.02]).astype(int)
+    S = np.clip(Y * 0.4 + rng.random(Y.shape) * 0.7, 0, 1)
+    return Y, S, (S >= 0.5).astype(int)
+
+
+def test_scalar_metrics_match_sklearn(data):
+    Y, S, P = data
+    m, _ = evaluate(Y, P, S)
+    for avg in ("micro", "macro", "weighted", "samples"):
+        assert m[f"{avg}_f1"] == pytest.approx(skm.f1_score(Y, P, average=avg, zero_division=0))
+        assert m[f"{avg}_precision"] == pytest.approx(skm.precision_score(Y, P, average=avg, zero_division=0))
+        assert m[f"{avg}_recall"] == pytest.approx(skm.recall_score(Y, P, average=avg, zero_division=0))
+    assert m["hamming_loss"] == pytest.approx(skm.hamming_loss(Y, P))
+    assert m["subset_accuracy"] == pytest.approx(skm.accuracy_score(Y, P))
+    assert m["jaccard_samples"] == pytest.approx(skm.jaccard_score(Y, P, average="samples", zero_division=0))
+    assert m["micro_pr_auc"] == pytest.approx(skm.average_precision_score(Y, S, average="micro"))
+    assert m["macro_pr_auc"] == pytest.approx(skm.average_precision_score(Y, S, average="macro"))
+    assert m["macro_roc_auc"] == pytest.approx(skm.roc_auc_score(Y, S, average="macro"))
+
+
+def test_per_label_report_matches_sklearn(data):
+    Y, S, P = data
+    _, rep = evaluate(Y, P, S, train_counts=Y.sum(0))
+    np.testing.assert_allclose(rep["f1"], skm.f1_score(Y, P, average=None, zero_division=0))
+    np.testing.assert_array_equal(rep["support"], Y.sum(0))
+    np.testing.assert_allclose(rep["average_precision"][0], skm.average_precision_score(Y[:, 0], S[:, 0]))
+
+
+def test_labels_without_test_positives_do_not_break_score_metrics(data):
+    Y, S, P = data
+    Y = Y.copy()
+    Y[:, -1] = 0
+    m, rep = evaluate(Y, P, S)
+    assert m["macro_pr_auc"] == pytest.approx(skm.average_precision_score(Y[:, :-1], S[:, :-1], average="macro"))
+    assert np.isnan(rep["average_precision"].iloc[-1])
+
+
+def test_groups_published_cutoffs_and_group_f1(data):
+    counts = np.array([100, 35, 34, 9, 8, 1])
+    g = label_groups(counts, head_min=35, tail_max=8)
+    assert list(g) == ["head", "head", "medium", "medium", "tail", "tail"]
+    Y, S, P = data
+    m, _ = evaluate(Y, P, S, train_counts=counts, head_min=35, tail_max=8)
+    assert m["tail_macro_f1"] == pytest.approx(skm.f1_score(Y[:, 4:], P[:, 4:], average="macro", zero_division=0))
+    assert m["head_micro_f1"] == pytest.approx(skm.f1_score(Y[:, :2], P[:, :2], average="micro", zero_division=0))
+    with pytest.raises(ValueError, match="tail_max"):
+        label_groups(counts, head_min=5, tail_max=8)
