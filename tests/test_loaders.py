@@ -6,6 +6,7 @@ import csv
 import functools
 import hashlib
 import http.server
+import inspect
 import io
 import json
 import logging
@@ -13,10 +14,13 @@ import re
 import socket
 import tarfile
 import threading
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hydra.utils import get_method
+from omegaconf import OmegaConf
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from mltc.data import reuters
@@ -78,7 +82,7 @@ def test_goemotions_matches_the_published_files(goemotions_dir):
         assert [ds.texts[i] for i in idx] == texts
         np.testing.assert_array_equal(ds.Y[idx], Y)
     # rarest test labels named in the data's SOURCE.md
-    test_counts = dict(zip(ds.label_names, ds.Y[ds.splits["test"]].sum(axis=0)))
+    test_counts = dict(zip(ds.label_names, ds.Y[ds.splits["test"]].sum(axis=0), strict=True))
     assert (test_counts["grief"], test_counts["relief"], test_counts["pride"]) == (6, 11, 16)
 
 
@@ -357,3 +361,15 @@ def test_files_errors_say_what_to_fix(tmp_path):
     pd.DataFrame({"text": ["a"], "labels": ["x"], "s": ["test"]}).to_csv(tmp_path / "t.csv", index=False)
     with pytest.raises(DataError, match="no training rows"):
         load_files(tmp_path / "t.csv", split_column="s")
+
+
+# --------------------------------------------------------------------------- configs
+
+@pytest.mark.parametrize("option", ["goemotions", "reuters21578", "files"])
+def test_dataset_configs_name_every_loader_argument(option):
+    cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "dataset" / f"{option}.yaml")
+    loader = get_method(cfg._target_)
+    assert set(cfg) - {"_target_"} == set(inspect.signature(loader).parameters)
+    for key, param in inspect.signature(loader).parameters.items():
+        if param.default is not inspect.Parameter.empty:
+            assert cfg[key] == param.default, key

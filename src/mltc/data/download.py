@@ -171,7 +171,7 @@ def fetch_archive(archive: RemoteFile, members: Mapping[str, str], dest_dir: str
     """Make sure the archive's ``members`` are in ``dest_dir``, downloading and extracting it if needed.
 
     Members are verified against their sha256 after extraction (the archive's own
-    checksum is not needed) and the archive is deleted once they are in place.
+    checksum is not needed); the archive itself is not kept.
     Members are matched by base name and written flat into ``dest_dir``, so a member
     path cannot escape it.
 
@@ -196,18 +196,20 @@ def fetch_archive(archive: RemoteFile, members: Mapping[str, str], dest_dir: str
     paths = {name: dest_dir / name for name in members}
     if all(_verify_cached(paths[name], sha) for name, sha in members.items()):
         return paths
-    archive_path = dest_dir / archive.name
     hint = _offline_hint(list(members), dest_dir)
     if not download:
         missing = [name for name, path in paths.items() if not path.is_file()]
         raise DataError(f"{len(missing)} files are missing from {dest_dir} and downloading is switched off "
                         f"(download=false). {hint}")
-    if archive.sha256 is None or not _verify_cached(archive_path, archive.sha256):
-        _download(_source(archive, base_url), archive_path, archive.sha256, hint=hint)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    # a private folder per call: parallel jobs fetching at once must not delete each other's archive
+    workdir = Path(tempfile.mkdtemp(dir=dest_dir, prefix=".download-"))
     try:
+        archive_path = workdir / archive.name
+        _download(_source(archive, base_url), archive_path, archive.sha256, hint=hint)
         _extract(archive_path, members, dest_dir)
     finally:
-        archive_path.unlink(missing_ok=True)
+        shutil.rmtree(workdir, ignore_errors=True)
     return paths
 
 
@@ -233,8 +235,8 @@ def _extract(archive_path: Path, members: Mapping[str, str], dest_dir: Path) -> 
                     tmp.unlink(missing_ok=True)
                 found.add(name)
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise DataError(f"{archive_path} is not a readable tar archive ({exc}); it was deleted, run again to "
-                        "download it afresh.") from None
+        raise DataError(f"the file downloaded as {archive_path.name} is not a readable tar archive ({exc}); "
+                        "check the URL or the mirror, then run again.") from None
     missing = sorted(set(members) - found)
     if missing:
         raise DataError(f"{archive_path.name} lacks {len(missing)} expected files: {', '.join(missing)}.")

@@ -182,10 +182,10 @@ def _label_key(label: str):
 
 def _parse_split(values: list, path: Path, column: str) -> list[str]:
     normalised = [_SPLIT_NAMES.get(str(v).strip().lower()) for v in values]
-    bad = [(i, v) for i, (v, n) in enumerate(zip(values, normalised)) if n is None]
+    bad = [(i, v) for i, (v, n) in enumerate(zip(values, normalised, strict=True)) if n is None]
     if bad:
         distinct = sorted({str(v) for _, v in bad})
-        raise DataError(f"{path}: {len(bad)} rows have an unknown value in {column!r} (first at data row {bad[0][0] + 1}): "
-                        f"{', '.join(repr(v) for v in distinct[:10])}. Use train, val (validation, valid, dev) "
-                        "or test.")
+        raise DataError(f"{path}: {len(bad)} rows have an unknown value in {column!r} (first at data row "
+                        f"{bad[0][0] + 1}): {', '.join(repr(v) for v in distinct[:10])}. "
+                        "Use train, val (validation, valid, dev) or test.")
     return normalised

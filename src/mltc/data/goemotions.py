@@ -21,7 +21,8 @@ GOEMOTIONS_FILES = [
     RemoteFile("train.tsv", f"{_URL}/train.tsv", "1c254a142be5c00e80d819b9ae1bbd36d94b2eeb8f4b1271846508d57e57d9c5"),
     RemoteFile("dev.tsv", f"{_URL}/dev.tsv", "575489c079c9de1097062a01738f998590d6b7ead66dd1c9fd1d2ba01fd8bc62"),
     RemoteFile("test.tsv", f"{_URL}/test.tsv", "0587b2dd8b27b97352adbfc3fb083d46005c8946657fdc2b1ca8b1cc7f1f8be4"),
-    RemoteFile("labels.txt", f"{_URL}/emotions.txt", "45c3ef86782d2a4d7fedcd6d8c111aa0d0e94720689bd164fac94fefb4495a89"),
+    RemoteFile("labels.txt", f"{_URL}/emotions.txt",
+               "45c3ef86782d2a4d7fedcd6d8c111aa0d0e94720689bd164fac94fefb4495a89"),
 ]
 _SPLITS = (("train", "train.tsv"), ("val", "dev.tsv"), ("test", "test.tsv"))
 _MAX_REPORTED = 5
