@@ -86,7 +86,9 @@ def sha256sum(path: str | os.PathLike) -> str:
 
 
 def _offline_hint(names: Iterable[str], dest_dir: Path) -> str:
-    return (f"Expected files: {', '.join(names)} in {dest_dir}. If this machine is offline, copy them there "
+    names = list(names)
+    listed = ", ".join(names) if len(names) <= 6 else f"{', '.join(names[:2])}, ..., {names[-1]} ({len(names)} files)"
+    return (f"Expected files: {listed} in {dest_dir}. If this machine is offline, copy them there "
             f"(or to <dir>/{dest_dir.name}/ and set {DATA_DIR_ENV}=<dir>), or read them from where they are "
             f"with dataset.data_dir=/path/to/{dest_dir.name}.")
 
