@@ -62,3 +62,12 @@ def test_invalid_sizes_are_clear():
 def test_dataset_shape_errors():
     with pytest.raises(DataError, match="texts"):
         Dataset(name="x", texts=["a"], Y=np.zeros((2, 1)), label_names=["l"])
+
+
+def test_official_train_val_without_test_carves_test_from_train():
+    ds = make_synthetic(n_docs=500, n_labels=6, random_state=0)
+    ds.splits = {"train": np.arange(400), "val": np.arange(400, 500)}
+    parts = DatasetSplitter(test_size=0.25, random_state=0).split(ds)
+    assert np.array_equal(parts["val"], np.arange(400, 500))
+    assert set(parts["test"]) <= set(range(400)) and abs(len(parts["test"]) - 100) <= 5
+    assert not set(parts["test"]) & set(parts["train"])

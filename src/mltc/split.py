@@ -74,11 +74,16 @@ class DatasetSplitter(BaseEstimator):
         seed = (self.random_state if isinstance(self.random_state, Integral)
                 else check_random_state(self.random_state).randint(0, 2**31 - 1))
         official = ds.splits if (self.use_official and ds.splits) else {}
+        all_rows = np.arange(len(ds))
         if "test" in official:
             test = np.asarray(official["test"])
-            train = np.asarray(official.get("train", np.setdiff1d(np.arange(len(ds)), test)))
+            train = np.asarray(official.get("train", np.setdiff1d(all_rows, test)))
         else:
-            train, test = iterative_split(ds.Y, self.test_size, seed)
+            # carve test from the official training rows (or all rows but an official validation part)
+            pool = np.asarray(official["train"]) if "train" in official else np.setdiff1d(
+                all_rows, official.get("val", []))
+            rest, held = iterative_split(ds.Y[pool], self.test_size, seed)
+            train, test = pool[rest], pool[held]
         if "val" in official:
             val = np.asarray(official["val"])
             train = np.setdiff1d(train, val)

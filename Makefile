@@ -1,0 +1,34 @@
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(PY):
+	python3 -m venv $(VENV)
+
+install: $(PY) ## Create .venv and install mltc with its test tools (then: . .venv/bin/activate)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e ".[test]"
+
+install-torch: install ## Also install the optional PyTorch parts (CPU wheel torch==2.13.0)
+	$(PIP) install -e ".[test,torch]"
+
+test: ## Run the default test suite (slow tests and benchmarks excluded)
+	$(PY) -m pytest
+
+test-slow: ## Run the slow tests too
+	$(PY) -m pytest -m "not benchmark"
+
+run: ## One run on the embedded synthetic data set (offline, seconds)
+	$(VENV)/bin/mltc run
+
+ui: ## Open the MLflow UI on 127.0.0.1:5000 against runs/mlflow.db
+	$(VENV)/bin/mltc ui
+
+clean: ## Remove run outputs (keeps runs/.gitkeep)
+	find runs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
+
+.PHONY: help install install-torch test test-slow run ui clean
