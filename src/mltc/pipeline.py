@@ -137,7 +137,7 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
         parts = splitter.split(dataset)
     tr, va, te = parts["train"], parts["val"], parts["test"]
     needs_oof = bool(getattr(thresholder, "needs_oof", False))
-    needs_val = not needs_oof and _needs_fitting(thresholder)
+    needs_val = not needs_oof and getattr(thresholder, "needs_validation", True)
     if needs_val and len(va) == 0:
         raise DataError(f"thresholds={type(thresholder).__name__} is tuned on validation data but the split has "
                         "no validation part; set split.val_size > 0 or use thresholds=fixed / per_label_cv.")
@@ -211,11 +211,3 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
                             "n_train_fit": int(X_fit.shape[0]), "n_features": int(X_tr.shape[1]),
                             "n_labels": int(dataset.n_labels)},
                      dataset_description=dataset.description)
-
-
-# rules that need no labelled scores: a fixed cut, or ranks / training prevalence
-_NO_VALIDATION = {"FixedThreshold", "PCut", "RCut", "MCut"}
-
-
-def _needs_fitting(thresholder) -> bool:
-    return getattr(thresholder, "needs_validation", type(thresholder).__name__ not in _NO_VALIDATION)
