@@ -410,6 +410,18 @@ class PerLabelThreshold(BaseThreshold):
         Validation F-beta at the tuned (unshrunk) threshold; NaN for fallback labels.
     source_ : ndarray of str
         ``"tuned"``, ``"shrunk"`` or ``"fallback_<rule>"`` per label.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mltc.thresholds import PerLabelThreshold
+    >>> scores = np.array([[0.9], [0.8], [0.7], [0.6], [0.5], [0.4]])
+    >>> Y = np.array([[1], [1], [0], [1], [0], [0]])
+    >>> rule = PerLabelThreshold().fit(scores, Y)  # F1 peaks when the top four are predicted
+    >>> rule.thresholds_
+    array([0.55])
+    >>> rule.predict(np.array([[0.56], [0.54]])).ravel()
+    array([1, 0], dtype=int8)
     """
 
     _parameter_constraints = {
