@@ -6,6 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed
+from scipy.optimize import minimize_scalar
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
@@ -54,9 +55,13 @@ class _Objective:
 def _fit_custom(estimator, backend, X, y, weight, loss, label):
     if y.min() == y.max():
         return _Constant(y[0]), 0.0
-    # start from the weighted prior log-odds, as the built-in logloss does, instead of margin 0
-    prior = np.clip(np.sum(weight * y) / np.sum(weight), 1e-6, 1 - 1e-6)
-    init = float(np.log(prior / (1 - prior)))
+    # start from the best constant margin under the loss (the prior log-odds for logloss), as the
+    # built-in objectives do, instead of margin 0
+    def total(c):
+        return float(np.sum(loss.value(np.full(y.shape[0], c), y, weight=weight, labels=label)))
+    init = float(minimize_scalar(total, bounds=(-30.0, 30.0), method="bounded",
+                                 options={"xatol": 1e-10}).x)
+    prior = 1.0 / (1.0 + np.exp(-init))
     # put the loss's curvature at the start on the weighted logloss's scale (see _Objective)
     _, h0 = loss.grad_hess(np.full(y.shape[0], init), y, weight=weight, labels=label)
     scale = float(np.sum(weight) * prior * (1 - prior) / max(np.sum(np.abs(h0)), 1e-300))
@@ -85,7 +90,7 @@ class BoostedBinaryRelevance(ClassifierMixin, BaseEstimator):
     label's ``scale_pos_weight``; with ``loss`` it uses that loss's numpy
     gradient and hessian as a custom objective (hessians floored at 1e-6), the
     same per-label weight multiplying the positive terms, and starts from the
-    weighted prior log-odds. Custom objectives hand the booster ``|hessian|``,
+    best constant margin under the loss. Custom objectives hand the booster ``|hessian|``,
     rescaled per label so that its sum at the start equals the weighted
     logloss's: focal-type losses are not convex everywhere and have tiny
     curvature on easy negatives, which the booster's absolute regularisers

@@ -160,11 +160,14 @@ class WeightedBCE(BinaryLoss):
     def __init__(self, *, pos_weight=1.0):
         self.pos_weight = pos_weight
 
+    def element_weights(self, Y):
+        """``pos_weight`` on positives, 1 on negatives."""
+        Y = np.asarray(Y, dtype=np.float64)
+        return self.pos_weight * Y + (1 - Y)
+
     def _terms(self, z, y, labels):
         p = sigmoid(z)
-        a = self.pos_weight * y + (1 - y)
-        l = -(self.pos_weight * y * _log_sigmoid(z) + (1 - y) * _log_sigmoid(-z))
-        return l, self.pos_weight * y * (p - 1) + (1 - y) * p, a * p * (1 - p)
+        return -(y * _log_sigmoid(z) + (1 - y) * _log_sigmoid(-z)), p - y, p * (1 - p)
 
 
 class FocalLoss(BinaryLoss):
