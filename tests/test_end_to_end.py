@@ -123,8 +123,11 @@ def test_cli_errors_are_clear(tmp_path):
 def test_sweep_goes_on_after_a_failed_job(tmp_path):
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     proc = mltc("run", "-m", *SMALL, f"tracking.uri={uri}", "model.estimator.C=-1,1", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # the sweep finishes the other job, then says in its exit status and summary that one failed
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "2 jobs, 1 finished, 1 failed" in proc.stdout + proc.stderr
     _, runs = only_run(uri)
+    runs = [r for r in runs if r.data.tags.get("mltc.role") != "sweep"]
     assert sorted(r.info.status for r in runs) == ["FAILED", "FINISHED"]
 
 

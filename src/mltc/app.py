@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from mltc.callbacks import current_sweep, progress, record_skip
 from mltc.paths import runs_dir
+from mltc.tracking import config_hash
 
 log = logging.getLogger("mltc")
 
@@ -110,6 +113,25 @@ def _is_multirun() -> bool:
         return False
 
 
+def _job_num() -> int:
+    try:
+        return int(HydraConfig.get().job.num)
+    except (ValueError, TypeError):
+        return 0
+
+
+def _write_predictions(result, Y):
+    import numpy as np
+
+    def write(path):
+        idx = np.asarray(result.extra["test_index"], dtype=np.int64)
+        P = np.asarray(result.extra["test_pred"]).astype(bool)
+        np.savez_compressed(path, index=idx, n_labels=P.shape[1], pred=np.packbits(P, axis=1),
+                            true=np.packbits(np.asarray(Y)[idx].astype(bool), axis=1),
+                            scores=np.asarray(result.extra["test_scores"], dtype=np.float32))
+    return write
+
+
 def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_errors: bool | None = None) -> float:
     """Instantiate the configured objects, run the pipeline, log and print the results.
 
@@ -125,14 +147,28 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
     raise_errors = (not _is_multirun()) if raise_errors is None else raise_errors
     check_targets(cfg)
     tracker = instantiate(cfg.tracking)
-    experiment = choices.get("dataset") or "mltc"
+    sweep = current_sweep() if _is_multirun() else None
+    experiment = sweep["experiment"] if sweep else (choices.get("dataset") or "mltc")
     run_name = cfg.get("run_name") or ",".join(f"{g}={choices[g]}" for g in ("strategy", "model", "thresholds")
                                                if g in choices) or None
-    tags = {f"mltc.{k}": v for k, v in choices.items()}
-    tags["mltc.seed"] = cfg.seed
     params = OmegaConf.to_container(cfg, resolve=True)
     params.pop("tracking", None)
-    tracker.start(experiment=experiment, run_name=run_name, tags=tags, params=params)
+    tags = {f"mltc.{k}": v for k, v in choices.items()}
+    tags["mltc.seed"] = cfg.seed
+    tags["mltc.config_hash"] = config_hash(params)
+    if sweep:
+        job_num = _job_num()
+        tags.update({"mltc.sweep_id": sweep["sweep_id"], "mltc.job_num": job_num,
+                     "mltc.blas_threads": os.environ.get("OMP_NUM_THREADS", "")})
+        log.info("[mltc] %s", progress(sweep, job_num))
+        done = tracker.find_finished(experiment, tags["mltc.config_hash"]) if tracker.resume else None
+        if done is not None:
+            record_skip(sweep, tags["mltc.config_hash"])
+            log.info("[mltc] skipped: this configuration already has a FINISHED run (%s); tracking.resume=false "
+                     "reruns it", done.info.run_id)
+            return float(done.data.metrics.get(cfg.metrics.objective, math.nan))
+    tracker.start(experiment=experiment, run_name=run_name, tags=tags, params=params,
+                  parent_run_id=sweep["run_id"] if sweep else None)
     try:
         t0 = time.perf_counter()
         dataset = instantiate(cfg.dataset, _convert_="all")
@@ -153,7 +189,11 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         tracker.log_metrics({f"threshold_{k}": v for k, v in result.threshold_summary.items()})
         for part, prof in result.profiles.items():
             tracker.log_metrics({f"{part}_{k}": v for k, v in prof.items() if k != "per_label"})
-        tracker.log_artifacts(result_artifacts(result, OmegaConf.to_yaml(cfg, resolve=True)))
+        files = result_artifacts(result, OmegaConf.to_yaml(cfg, resolve=True))
+        if all(k in result.extra for k in ("test_index", "test_pred", "test_scores")):
+            # per-document test predictions: what paired bootstrap comparisons in `mltc compare` need
+            files["predictions.npz"] = _write_predictions(result, dataset.Y)
+        tracker.log_artifacts(files)
         objective = cfg.metrics.objective
         if objective not in result.metrics:
             raise ConfigError(f"metrics.objective={objective!r} is not a computed metric; choose one of "

@@ -33,7 +33,11 @@ def main(argv=None) -> int:
         # Hydra reads sys.argv; the program name keeps `--help` and completion readable
         sys.argv = ["mltc run", *rest]
         run_main()
-        return 0
+        from mltc.callbacks import last_summary
+
+        summary = last_summary()
+        # a sweep goes on past failed jobs, but its exit status still says that some failed
+        return 1 if summary is not None and summary.n_failed else 0
     if cmd == "compare":
         from mltc.compare import main as compare_main
 

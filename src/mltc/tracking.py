@@ -13,7 +13,7 @@ from mltc.paths import default_tracking_uri, runs_dir
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MlflowTracker", "NullTracker", "flatten"]
+__all__ = ["MlflowTracker", "NullTracker", "flatten", "config_hash"]
 
 _MAX_PARAM_LEN = 500  # MLflow's limit on a param value
 
@@ -36,13 +36,28 @@ def flatten(d, prefix="") -> dict:
     return out
 
 
+def config_hash(cfg: dict) -> str:
+    """A short, stable hash of a resolved run configuration (what resume matches on).
+
+    Tracking settings and the run name do not change what a run computes, so they are left out.
+    """
+    import hashlib
+
+    body = {k: v for k, v in cfg.items() if k not in ("tracking", "run_name", "hydra")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 class NullTracker:
     """Tracks nothing (``tracking=none``)."""
 
     run_id = None
+    resume = False
 
     def start(self, *, experiment, run_name=None, tags=None, params=None, parent_run_id=None):
         return self
+
+    def find_finished(self, experiment, config_hash):
+        return None
 
     def log_metrics(self, metrics, prefix=""):
         pass
@@ -63,11 +78,15 @@ class MlflowTracker:
         Tracking URI; default a SQLite database under ``runs/``.
     experiment : str, optional
         Experiment name; default the data set's name (set by the caller).
+    resume : bool, default=True
+        In a sweep, skip a job whose configuration already has a FINISHED run
+        in the experiment (``tracking.resume=false`` reruns everything).
     """
 
-    def __init__(self, uri=None, experiment=None):
+    def __init__(self, uri=None, experiment=None, resume=True):
         self.uri = uri
         self.experiment = experiment
+        self.resume = resume
         self.run_id = None
         self._client = None
 
@@ -99,6 +118,16 @@ class MlflowTracker:
             if exp is None:
                 raise
             return exp.experiment_id
+
+    def find_finished(self, experiment, config_hash):
+        """The latest FINISHED run of ``experiment`` tagged with ``config_hash``, or None."""
+        exp = self.client.get_experiment_by_name(self.experiment or experiment)
+        if exp is None:
+            return None
+        runs = self.client.search_runs(
+            [exp.experiment_id], max_results=1, order_by=["attributes.end_time DESC"],
+            filter_string=f"tags.`mltc.config_hash` = '{config_hash}' and attributes.status = 'FINISHED'")
+        return runs[0] if runs else None
 
     def start(self, *, experiment, run_name=None, tags=None, params=None, parent_run_id=None):
         """Create the run and log its tags and params."""

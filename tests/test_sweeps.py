@@ -1,0 +1,111 @@
+"""Sweeps: one parent run per sweep, nested children, parallel jobs on SQLite, resume by config hash."""
+import os
+import subprocess
+import sys
+
+import joblib
+import pytest
+from hydra import initialize_config_dir
+from mlflow.tracking import MlflowClient
+
+from mltc.app import CONF_DIR
+from mltc.callbacks import count_jobs, sweep_experiment, sweep_id
+from mltc.tracking import config_hash
+
+SMALL = ["dataset.n_docs=400", "dataset.n_labels=6"]
+
+
+def mltc(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "mltc.cli", *args], cwd=cwd, env=dict(os.environ),
+                          capture_output=True, text=True, timeout=600)
+
+
+def runs_by_role(uri, experiment="synthetic"):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("mltc.role") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("mltc.role") != "sweep"]
+    return parents, children
+
+
+@pytest.mark.slow  # three sweeps in subprocesses: about a minute on 2 idle cores
+def test_parallel_sweep_nests_children_loses_no_run_and_resumes(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    sweep = ["run", "-m", *SMALL, f"tracking.uri={uri}", "strategy=none,ml_ros", "model.estimator.C=-1,1"]
+    # 4 jobs, 2 at a time, all writing to one SQLite store; C=-1 makes two of them fail
+    proc = mltc(*sweep, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    assert "4 jobs, 2 finished, 2 failed" in out
+    parents, children = runs_by_role(uri)
+    assert len(parents) == 1 and len(children) == 4
+    parent = parents[0]
+    assert parent.info.status == "FAILED"
+    assert parent.data.metrics["sweep_n_jobs"] == 4 and parent.data.metrics["sweep_n_failed"] == 2
+    for r in children:
+        t = r.data.tags
+        assert t["mlflow.parentRunId"] == parent.info.run_id
+        assert t["mltc.sweep_id"] == parent.data.tags["mltc.sweep_id"]
+        assert {"mltc.strategy", "mltc.model", "mltc.seed", "mltc.config_hash"} <= set(t)
+        # loky gives each of the 2 workers its share of the cores for BLAS / OpenMP
+        assert t["mltc.blas_threads"] == str(max(joblib.cpu_count() // 2, 1))
+        assert (r.info.status == "FAILED") == (float(r.data.params["model.estimator.C"]) < 0)
+    assert len({r.data.tags["mltc.config_hash"] for r in children}) == 4
+    assert sorted(r.data.tags["mltc.strategy"] for r in children) == ["ml_ros", "ml_ros", "none", "none"]
+    assert all("C" in r.data.tags["error"] for r in children if r.info.status == "FAILED")
+    first = {r.data.tags["mltc.config_hash"]: r for r in children if r.info.status == "FINISHED"}
+
+    # the same command again: the same parent, FINISHED jobs skipped, FAILED jobs run again
+    proc = mltc(*sweep, cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    assert "4 jobs, 0 finished, 2 failed, 2 skipped" in out
+    parents, children = runs_by_role(uri)
+    assert [p.info.run_id for p in parents] == [parent.info.run_id]
+    assert sum(r.info.status == "FINISHED" for r in children) == 2
+    assert sum(r.info.status == "FAILED" for r in children) == 4
+
+    # resume off: a new parent, every job runs, and the basic launcher reproduces the parallel results
+    proc = mltc("run", "-m", *SMALL, f"tracking.uri={uri}", "strategy=none,ml_ros", "model.estimator.C=1",
+                "tracking.resume=false", cwd=tmp_path)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    parents, children = runs_by_role(uri)
+    assert len(parents) == 2
+    new = [r for r in children if r.data.tags["mlflow.parentRunId"] != parent.info.run_id]
+    assert len(new) == 2 and all(r.info.status == "FINISHED" for r in new)
+    for r in new:
+        old = first[r.data.tags["mltc.config_hash"]]
+        assert r.data.metrics["macro_f1"] == old.data.metrics["macro_f1"]
+        assert r.data.metrics["micro_f1"] == old.data.metrics["micro_f1"]
+
+
+def compose_multirun(overrides):
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        # composed as `mltc run -m` composes it: sweep lists stay in hydra.overrides.task
+        return GlobalHydra.instance().hydra.compose_config("config", list(overrides), run_mode=RunMode.MULTIRUN)
+
+
+def test_sweep_identity_and_size():
+    a = compose_multirun(["strategy=none,ml_ros", "seed=1,2,3", "model=logreg"])
+    b = compose_multirun(["seed=1,2,3", "model=logreg", "strategy=none,ml_ros"])
+    c = compose_multirun(["strategy=none,ml_ros", "seed=1,2"])
+    assert count_jobs(a) == 6 and count_jobs(c) == 4
+    assert sweep_experiment(a) == "synthetic"
+    # the order of the overrides does not matter; a different grid is a different sweep
+    assert sweep_id(a, "synthetic") == sweep_id(b, "synthetic") != sweep_id(c, "synthetic")
+    assert sweep_experiment(compose_multirun(["dataset=synthetic,files"])) == "mltc"
+
+
+def test_config_hash_ignores_tracking_only():
+    base = {"seed": 1, "model": {"C": 1.0}, "tracking": {"uri": "a"}, "run_name": None}
+    assert config_hash(base) == config_hash({**base, "tracking": {"uri": "b"}, "run_name": "x"})
+    assert config_hash(base) != config_hash({**base, "seed": 2})
+    assert config_hash(base) != config_hash({**base, "model": {"C": 2.0}})
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-v"]))
