@@ -4,9 +4,11 @@ import subprocess
 import sys
 
 import joblib
+from pathlib import Path
 import pytest
 from hydra import initialize_config_dir
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 
 from mltc.app import CONF_DIR
 from mltc.callbacks import count_jobs, sweep_experiment, sweep_id
@@ -105,6 +107,41 @@ def test_config_hash_ignores_tracking_only():
     assert config_hash(base) == config_hash({**base, "tracking": {"uri": "b"}, "run_name": "x"})
     assert config_hash(base) != config_hash({**base, "seed": 2})
     assert config_hash(base) != config_hash({**base, "model": {"C": 2.0}})
+
+
+HPARAMS = sorted(p.stem for p in (Path(CONF_DIR) / "hparams_search").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", HPARAMS)
+def test_hparams_search_overlays_name_real_keys_and_options(name):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    cfg = compose_multirun([f"hparams_search={name}"])
+    sweeper = cfg.hydra.sweeper
+    assert "optuna" in sweeper._target_.lower() and sweeper.direction == "maximize"
+    for key, spec in sweeper.params.items():
+        override = OverridesParser.create().parse_override(f"{key}={spec}")
+        if key in cfg.hydra.runtime.choices:  # a config group: every option must exist and compose
+            for option in override.sweep_string_iterator():
+                compose_multirun([f"hparams_search={name}", f"{key}={option}"])
+        else:
+            assert OmegaConf.select(cfg, key) is not None, f"{name}: {key} is not a key of the composed config"
+
+
+@pytest.mark.slow  # a two-trial study in a subprocess: ~20 s idle, more on a shared machine
+def test_optuna_trials_are_child_runs(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    proc = mltc("run", "-m", *SMALL, f"tracking.uri={uri}", "hparams_search=logreg_mlsmote",
+                "hydra.sweeper.n_trials=2", cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "Best value" in out and "job 2/2" in out
+    parents, children = runs_by_role(uri)
+    assert len(parents) == 1 and parents[0].data.tags["mltc.sweeper"] == "optuna"
+    assert len(children) == 2 and all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
+    assert all(r.data.tags["mltc.strategy"] == "mlsmote" for r in children)
+    # each trial ran the parameters Optuna proposed
+    assert len({r.data.params["model.estimator.C"] for r in children}) == 2
 
 
 if __name__ == "__main__":
