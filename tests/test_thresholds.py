@@ -157,12 +157,13 @@ def test_scut_fbr_raises_weak_labels_to_top_validation_score():
     plain = SCut().fit(S, Y)
     ref = PerLabelThreshold().fit(S, Y)
     np.testing.assert_allclose(plain.thresholds_[1:], ref.thresholds_[1:])
-    assert plain.thresholds_[0] == S[:, 0].max()
+    assert plain.thresholds_[0] == np.nextafter(S[:, 0].max(), np.inf)
+    assert plain.predict(S)[:, 0].sum() == 0
     fbr = float(np.median(plain.best_score_[1:]))  # half the labels fall below it
     rule = SCut(fbr=fbr).fit(S, Y)
     weak = plain.best_score_ < fbr
     assert weak[1:].any() and (~weak).any()  # the data exercise both branches
-    np.testing.assert_allclose(rule.thresholds_[weak], S[:, weak].max(axis=0))
+    np.testing.assert_array_equal(rule.thresholds_[weak], np.nextafter(S[:, weak].max(axis=0), np.inf))
     np.testing.assert_allclose(rule.thresholds_[~weak], plain.thresholds_[~weak])
 
 
@@ -183,6 +184,28 @@ def test_per_label_fallbacks_for_labels_without_positives():
     assert (S[:, 2] >= prev.thresholds_[2]).sum() == math.ceil(7 * 200 / 50)
     # the other labels are tuned as usual
     np.testing.assert_allclose(np.delete(prev.thresholds_, 2), np.delete(glob.thresholds_, 2))
+
+
+def test_labels_with_constant_scores_are_never_assigned_to_every_document():
+    # a label never seen in training gets the same score everywhere; tuning would predict it
+    # for all documents (the only cut), which the fallbacks and SCut's top-score rule avoid
+    S, Y = _scores(n=200, L=4, seed=18)
+    S[:, 1] = 0.0
+    Y[:3, 1], Y[3:, 1] = 1, 0
+    Y_train = np.ones((20, 4), dtype=np.int8)
+    Y_train[:, 1] = 0
+    for rule in (PerLabelThreshold(), PerLabelThreshold(fallback="prevalence"), SCut()):
+        fitted = rule.fit(S, Y, Y_train=Y_train)
+        assert fitted.predict(S)[:, 1].sum() == 0, rule
+    assert PerLabelThreshold().fit(S, Y).source_[1] == "fallback_global"
+
+
+def test_prevalence_fallback_stops_above_ties():
+    S = np.array([[0.9], [0.5], [0.5], [0.5], [0.1]])
+    Y = np.zeros((5, 1), dtype=np.int8)
+    Y_train = np.array([[1], [1], [0], [0], [0]])  # 40%: two of five documents, but three tie at 0.5
+    rule = PerLabelThreshold(fallback="prevalence").fit(S, Y, Y_train=Y_train)
+    np.testing.assert_array_equal(rule.predict(S).ravel(), [1, 0, 0, 0, 0])
 
 
 def test_min_positives_sends_rare_labels_to_fallback():

@@ -161,14 +161,16 @@ def _global_curve(scores, Y, candidates, metric, at_least_one):
 def _per_label_best(scores, Y, beta):
     """Best F-beta cut of each label's scores, over every distinct score (exact, like PR curves).
 
-    Returns ``(threshold, best_fbeta)``, each of shape (L,). The threshold is the midpoint
-    between the lowest accepted and the highest rejected score, so a test score between two
-    validation scores is decided by the nearer one. Labels without positives get NaN.
+    Returns ``(threshold, best_fbeta, varies)``, each of shape (L,). The threshold is the
+    midpoint between the lowest accepted and the highest rejected score, so a test score between
+    two validation scores is decided by the nearer one. Labels without positives get NaN;
+    ``varies`` is False for labels whose scores are all equal (nothing to rank by).
     """
     n, L = scores.shape
     b2 = beta * beta
     thr = np.full(L, np.nan)
     best_f = np.full(L, np.nan)
+    varies = scores.max(axis=0) > scores.min(axis=0)
     block = max(1, _BLOCK_CELLS // n)
     rank = np.arange(1, n + 1, dtype=np.float64)[:, None]
     for start in range(0, L, block):
@@ -191,19 +193,23 @@ def _per_label_best(scores, Y, beta):
         has = pos > 0
         thr[sl] = np.where(has, t, np.nan)
         best_f[sl] = np.where(has, f[r, cols], np.nan)
-    return thr, best_f
+    return thr, best_f, varies
 
 
 def _prevalence_thresholds(scores, counts, n_ref):
     """Per-label threshold predicting each label for its reference share of these documents."""
     n = scores.shape[0]
-    k = np.clip(-(-counts * n // n_ref), 1, n)  # ceil(prevalence * n), at least one document
+    k = np.clip(-(-counts * n // n_ref), 1, n)  # ceil(prevalence * n)
     s = -np.sort(-scores, axis=0)
     cols = np.arange(scores.shape[1])
     hi = s[k - 1, cols]
     lo = s[np.minimum(k, n - 1), cols]
     mid = 0.5 * (hi + lo)
-    return np.where((k < n) & (mid > lo), mid, hi)
+    # a tie across the cut would assign the label to every tied document (all of them when the
+    # scores are constant): stop above the tie instead, and never assign a label absent from training
+    above = np.nextafter(hi, np.inf)
+    t = np.where(k == n, hi, np.where(mid > lo, mid, above))
+    return np.where(counts == 0, np.nextafter(s[0], np.inf), t)
 
 
 # --------------------------------------------------------------------------- base class
@@ -376,12 +382,14 @@ class PerLabelThreshold(BaseThreshold):
     curve; vectorised with sorting and cumulative sums) and the threshold is the midpoint
     between the last accepted and the first rejected score (Fan & Lin 2007).
 
-    Labels with fewer than ``min_positives`` validation positives have no usable optimum and
-    take the ``fallback``:
+    Labels with fewer than ``min_positives`` validation positives, or with the same score for
+    every validation document (a label the model never saw in training), have no usable optimum
+    and take the ``fallback``:
 
     * ``"global"``: the micro-F1 tuned :class:`GlobalThreshold` of the same scores;
     * ``"prevalence"``: the threshold that predicts the label for its training share of the
-      validation documents (the PCut rule turned into a threshold; needs ``Y_train``);
+      validation documents (the PCut rule turned into a threshold; needs ``Y_train``); never
+      assigned when absent from training;
     * ``"fixed"``: 0.5 for probabilities, 0.0 for margins.
 
     ``shrinkage`` pulls thresholds tuned on few positives towards the global threshold:
@@ -442,9 +450,9 @@ class PerLabelThreshold(BaseThreshold):
     def _fit(self, scores, Y, Y_train):
         self.global_threshold_ = float(GlobalThreshold().fit(scores, Y, score_kind=self.score_kind_)
                                        .thresholds_[0])
-        tuned, best = _per_label_best(scores, Y, float(self.beta))
+        tuned, best, varies = _per_label_best(scores, Y, float(self.beta))
         n_pos = Y.sum(axis=0).astype(np.int64)
-        use_fb = n_pos < self.min_positives
+        use_fb = (n_pos < self.min_positives) | ~varies
         if self.fallback == "global":
             fb = np.full(self.n_labels_, self.global_threshold_)
         elif self.fallback == "prevalence":
@@ -464,7 +472,7 @@ class PerLabelThreshold(BaseThreshold):
 
     def summary_(self):
         out = super().summary_()
-        out["n_fallback"] = int((self.n_positives_ < self.min_positives).sum())
+        out["n_fallback"] = int(np.char.startswith(self.source_.astype(str), "fallback").sum())
         out["global_threshold"] = self.global_threshold_
         return out
 
@@ -508,14 +516,15 @@ class SCut(BaseThreshold):
     This is the original formulation; :class:`PerLabelThreshold` is the extended variant
     (F-beta, fallbacks for labels without positives, shrinkage). SCut's only guard for rare
     labels is Yang's *fbr* heuristic (SCutFBR.1): when a label's best validation F1 is
-    below ``fbr`` -- always the case for a label without validation positives -- its
-    threshold is raised to the label's top validation score, so that only documents
-    scoring at least as high as every validation document are assigned it.
+    below ``fbr`` -- and always for a label without validation positives or with constant
+    scores -- its threshold is raised just above the label's top validation score, so that
+    only documents scoring higher than every validation document are assigned it.
 
     Parameters
     ----------
     fbr : float in [0, 1], default=None
         ``None`` applies the top-score rule only to labels without validation positives.
+        Yang (2001) tunes it on validation data; 0.1 to 0.5 are typical.
     at_least_one : bool, default=False
 
     Attributes
@@ -537,11 +546,15 @@ class SCut(BaseThreshold):
         self.at_least_one = at_least_one
 
     def _fit(self, scores, Y, Y_train):
-        tuned, best = _per_label_best(scores, Y, 1.0)
+        tuned, best, varies = _per_label_best(scores, Y, 1.0)
         best = np.nan_to_num(best, nan=0.0)
         n_pos = Y.sum(axis=0)
-        low = (n_pos == 0) if self.fbr is None else (best < self.fbr) | (n_pos == 0)
-        self.thresholds_ = np.where(low, scores.max(axis=0), tuned)
+        low = (n_pos == 0) | ~varies
+        if self.fbr is not None:
+            low |= best < self.fbr
+        # strictly above the top score: a label scored constantly (e.g. never seen in training) must
+        # not be assigned to every document that ties with it
+        self.thresholds_ = np.where(low, np.nextafter(scores.max(axis=0), np.inf), tuned)
         self.n_positives_ = n_pos.astype(np.int64)
         self.best_score_ = best
         self.source_ = np.where(low, "fbr", "tuned")

@@ -70,6 +70,8 @@ def main():
     ap.add_argument("--n-splits", type=int, default=5)
     ap.add_argument("--at-least-one", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", default="", help="comma-separated substrings of the rule names to run")
+    ap.add_argument("--cache", default="", help="npz file: reuse the scores saved there, or save them")
     args = ap.parse_args()
 
     ds, parts = load(args.dataset)
@@ -78,19 +80,24 @@ def main():
     t0 = time.perf_counter()
     vec = make_tfidf(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
     X_tr = vec.fit_transform(texts[tr])
-    X_va, X_te = vec.transform(texts[va]), vec.transform(texts[te])
     model = BinaryRelevance(LogisticRegression(C=args.C, solver="liblinear", max_iter=1000))
-    fitted = clone(model).fit(X_tr, ds.Y[tr])
-    S_va, kind = predict_scores(fitted, X_va)
-    S_te, _ = predict_scores(fitted, X_te)
+    cached = dict(np.load(args.cache)) if args.cache and Path(args.cache).exists() else {}
+    if cached:
+        S_va, S_te, kind = cached["S_va"], cached["S_te"], str(cached["kind"])
+    else:
+        fitted = clone(model).fit(X_tr, ds.Y[tr])
+        S_va, kind = predict_scores(fitted, vec.transform(texts[va]))
+        S_te, _ = predict_scores(fitted, vec.transform(texts[te]))
     t_fit = time.perf_counter() - t0
-    S_oof = None
+    S_oof = cached.get("S_oof")
     train_counts = ds.Y[tr].sum(axis=0)
     print(f"{args.dataset}: train {len(tr)}, val {len(va)}, test {len(te)}, labels {ds.n_labels}, "
-          f"features {X_tr.shape[1]}, C={args.C}, at_least_one={args.at_least_one} (fit {t_fit:.0f}s)")
+          f"features {X_tr.shape[1]}, C={args.C}, at_least_one={args.at_least_one} (fit {t_fit:.0f}s)", flush=True)
     print("| rule | macro-F1 | micro-F1 | tail macro-F1 | head macro-F1 | fit s |")
     print("|---|---|---|---|---|---|")
     for name, rule in rules().items():
+        if args.only and not any(o in name for o in args.only.split(",")):
+            continue
         rule.set_params(at_least_one=args.at_least_one)
         t0 = time.perf_counter()
         if rule.needs_oof:
@@ -102,6 +109,9 @@ def main():
             rule.fit(S_va, ds.Y[va], score_kind=kind, Y_train=ds.Y[tr])
         secs = time.perf_counter() - t0
         m, _ = evaluate(ds.Y[te], rule.predict(S_te), S_te, train_counts=train_counts)
+        if args.cache:
+            np.savez(args.cache, S_va=S_va, S_te=S_te, kind=kind,
+                     **({} if S_oof is None else {"S_oof": S_oof}))
         print(f"| {name} | {m['macro_f1']:.4f} | {m['micro_f1']:.4f} | {m['tail_macro_f1']:.4f} | "
               f"{m['head_macro_f1']:.4f} | {secs:.1f} |", flush=True)
 
