@@ -197,7 +197,7 @@ def test_labels_with_constant_scores_are_never_assigned_to_every_document():
     for rule in (PerLabelThreshold(), PerLabelThreshold(fallback="prevalence"), SCut()):
         fitted = rule.fit(S, Y, Y_train=Y_train)
         assert fitted.predict(S)[:, 1].sum() == 0, rule
-    assert PerLabelThreshold().fit(S, Y).source_[1] == "fallback_global"
+    assert PerLabelThreshold().fit(S, Y).source_[1] == "fallback_prevalence"
 
 
 def test_prevalence_fallback_stops_above_ties():
@@ -212,7 +212,7 @@ def test_min_positives_sends_rare_labels_to_fallback():
     S, Y = _scores(n=200, L=5, seed=11)
     n_pos = Y.sum(axis=0)
     cut = int(np.sort(n_pos)[2])
-    rule = PerLabelThreshold(min_positives=cut).fit(S, Y)
+    rule = PerLabelThreshold(min_positives=cut, fallback="global").fit(S, Y)
     np.testing.assert_array_equal(rule.source_ == "fallback_global", n_pos < cut)
     assert rule.summary_()["n_fallback"] == int((n_pos < cut).sum())
 
@@ -227,10 +227,12 @@ def test_shrinkage_is_a_pseudo_count_average():
     np.testing.assert_allclose(shrunk.thresholds_, expected)
 
 
-def test_prevalence_fallback_without_training_labels_says_what_to_pass():
-    S, Y = _scores()
-    with pytest.raises(ValueError, match="Y_train"):
-        PerLabelThreshold(fallback="prevalence").fit(S, Y)
+def test_prevalence_fallback_without_training_labels_uses_validation_prevalence():
+    S, Y = _scores(n=200, L=5, seed=19)
+    Y[:, 3] = 0
+    rule = PerLabelThreshold(fallback="prevalence").fit(S, Y)
+    assert rule.source_[3] == "fallback_prevalence"
+    assert rule.predict(S)[:, 3].sum() == 0  # a share of zero documents
 
 
 # ------------------------------------------------------------------ at_least_one, API, validation

@@ -386,10 +386,11 @@ class PerLabelThreshold(BaseThreshold):
     every validation document (a label the model never saw in training), have no usable optimum
     and take the ``fallback``:
 
-    * ``"global"``: the micro-F1 tuned :class:`GlobalThreshold` of the same scores;
     * ``"prevalence"``: the threshold that predicts the label for its training share of the
-      validation documents (the PCut rule turned into a threshold; needs ``Y_train``); never
-      assigned when absent from training;
+      validation documents (the PCut rule turned into a threshold; the share in ``Y`` when
+      ``Y_train`` is not given); a label absent from training is never assigned;
+    * ``"global"``: the micro-F1 tuned :class:`GlobalThreshold` of the same scores (too high
+      for rare labels, whose scores stay small: on Reuters-21578 it leaves them unpredicted);
     * ``"fixed"``: 0.5 for probabilities, 0.0 for margins.
 
     ``shrinkage`` pulls thresholds tuned on few positives towards the global threshold:
@@ -400,7 +401,7 @@ class PerLabelThreshold(BaseThreshold):
     ----------
     beta : float, default=1.0
         Recall weight of F-beta (1 = F1).
-    fallback : {"global", "prevalence", "fixed"}, default="global"
+    fallback : {"prevalence", "global", "fixed"}, default="prevalence"
     shrinkage : float, default=0.0
         Pseudo-count towards the global threshold; 0 turns shrinkage off.
     min_positives : int, default=1
@@ -440,7 +441,7 @@ class PerLabelThreshold(BaseThreshold):
         "min_positives": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, *, beta=1.0, fallback="global", shrinkage=0.0, min_positives=1, at_least_one=False):
+    def __init__(self, *, beta=1.0, fallback="prevalence", shrinkage=0.0, min_positives=1, at_least_one=False):
         self.beta = beta
         self.fallback = fallback
         self.shrinkage = shrinkage
@@ -456,9 +457,6 @@ class PerLabelThreshold(BaseThreshold):
         if self.fallback == "global":
             fb = np.full(self.n_labels_, self.global_threshold_)
         elif self.fallback == "prevalence":
-            if Y_train is None:
-                raise ValueError("PerLabelThreshold(fallback='prevalence') needs the training labels: "
-                                 "pass Y_train to fit, or use fallback='global'.")
             fb = _prevalence_thresholds(scores, *_prevalence_counts(Y, Y_train, self.n_labels_))
         else:
             fb = np.full(self.n_labels_, 0.5 if self.score_kind_ == "proba" else 0.0)
@@ -500,7 +498,7 @@ class PerLabelCVThreshold(PerLabelThreshold):
         "n_splits": [Interval(Integral, 2, None, closed="left")],
     }
 
-    def __init__(self, *, n_splits=5, beta=1.0, fallback="global", shrinkage=0.0, min_positives=1,
+    def __init__(self, *, n_splits=5, beta=1.0, fallback="prevalence", shrinkage=0.0, min_positives=1,
                  at_least_one=False):
         self.n_splits = n_splits
         self.beta = beta
