@@ -112,7 +112,9 @@ class MlflowTracker:
             # next to the database, not in whatever directory the run started from
             artifact_location = (Path(self.uri[len("sqlite:///"):]).parent / "artifacts" / name).as_uri()
         try:
-            return client.create_experiment(name, artifact_location=artifact_location)
+            # MLflow 3's UI opens experiments of this kind on the runs table, not the GenAI overview
+            return client.create_experiment(name, artifact_location=artifact_location,
+                                            tags={"mlflow.experimentKind": "custom_model_development"})
         except Exception:  # another job created it first
             exp = client.get_experiment_by_name(name)
             if exp is None:
