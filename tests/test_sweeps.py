@@ -144,5 +144,29 @@ def test_optuna_trials_are_child_runs(tmp_path):
     assert len({r.data.params["model.estimator.C"] for r in children}) == 2
 
 
+@pytest.mark.slow  # starts a local Ray instance
+def test_ray_launcher_matches_basic_launcher(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="pip install 'mltc[ray]' for the Ray launcher")
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    grid = [*SMALL, f"tracking.uri={uri}", "strategy=none,ml_ros", "tracking.resume=false"]
+    # a local Ray instance with two worker CPUs, then the basic launcher on the same grid
+    ray = mltc("run", "-m", *grid, "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2", cwd=tmp_path)
+    assert ray.returncode == 0, (ray.stdout + ray.stderr)[-3000:]
+    basic = mltc("run", "-m", *grid, cwd=tmp_path)
+    assert basic.returncode == 0, (basic.stdout + basic.stderr)[-3000:]
+    parents, children = runs_by_role(uri)
+    assert len(parents) == 2 and len(children) == 4
+    by_launcher = {p.data.tags["mltc.launcher"]: p.info.run_id for p in parents}
+    assert set(by_launcher) == {"ray", "basic"}
+    results = {}
+    for r in children:
+        launcher = next(k for k, v in by_launcher.items() if v == r.data.tags["mlflow.parentRunId"])
+        results.setdefault(r.data.tags["mltc.config_hash"], {})[launcher] = r.data.metrics
+    assert len(results) == 2
+    for pair in results.values():
+        for m in ("macro_f1", "micro_f1", "hamming_loss"):
+            assert pair["ray"][m] == pair["basic"][m]
+
+
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-v"]))
