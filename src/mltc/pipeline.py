@@ -210,4 +210,6 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
                      sizes={"n_train": int(len(tr)), "n_val": int(len(va)), "n_test": int(len(te)),
                             "n_train_fit": int(X_fit.shape[0]), "n_features": int(X_tr.shape[1]),
                             "n_labels": int(dataset.n_labels)},
-                     dataset_description=dataset.description)
+                     dataset_description=dataset.description,
+                     # per-document test output, for paired bootstrap comparisons between runs
+                     extra={"test_index": te, "test_pred": P_te, "test_scores": S_te})
