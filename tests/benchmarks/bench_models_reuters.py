@@ -29,6 +29,9 @@ ROWS = {
     "lgbm_db": ["model=lgbm", "model/loss=db"],
     "lgbm_asl": ["model=lgbm", "model/loss=asl"],
     "xgb_cb_focal": ["model=xgb", "model/loss=cb_focal"],
+    "mlp": ["model=mlp"],
+    "mlp_focal": ["model=mlp", "model/loss=focal", "model.loss.alpha=null"],
+    "mlp_db": ["model=mlp", "model/loss=db"],
 }
 KEYS = ["micro_f1", "macro_f1", "head_macro_f1", "medium_macro_f1", "tail_micro_f1", "tail_macro_f1"]
 

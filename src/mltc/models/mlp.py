@@ -216,6 +216,10 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
         Epochs trained; ``best_epoch_`` is the one whose weights are kept (1-based).
     loss_curve_, validation_loss_curve_ : list of float
         Mean training / validation loss per epoch.
+    validation_indices_ : ndarray of int
+        Rows of ``X`` held out for early stopping (empty without it).
+    loss_ : BinaryLoss or None
+        The loss fitted on the training rows.
     score_kind_ : "proba"
 
     Examples
@@ -372,7 +376,7 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
                 opt.zero_grad(set_to_none=True)
                 batch_loss.backward()
                 opt.step()
-                total += float(batch_loss) * len(r)
+                total += float(batch_loss.detach()) * len(r)
             self.loss_curve_.append(total / len(perm))
             if not self.early_stopping:
                 continue
@@ -390,6 +394,7 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
             net.load_state_dict(best_state)
         self.n_epochs_ = epoch
         self.best_validation_loss_ = best if self.early_stopping else None
+        self.validation_indices_ = val_rows
         self.network_ = net.eval()
         self.n_features_in_ = X.shape[1]
         self.n_labels_ = L
