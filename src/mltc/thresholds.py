@@ -487,7 +487,11 @@ class PerLabelCVThreshold(PerLabelThreshold):
     ----------
     n_splits : int, default=5
         Number of cross-validation folds.
-    beta, fallback, shrinkage, min_positives, at_least_one
+    min_positives : int, default=3
+        Higher than for validation scores: a label's only training positive is scored by a fold
+        model that never saw a positive, and tuning on it assigns the label to hundreds of
+        documents (Reuters-21578: micro-F1 0.18 with 1, 0.80 with 3).
+    beta, fallback, shrinkage, at_least_one
         As in :class:`PerLabelThreshold`.
     """
 
@@ -498,7 +502,7 @@ class PerLabelCVThreshold(PerLabelThreshold):
         "n_splits": [Interval(Integral, 2, None, closed="left")],
     }
 
-    def __init__(self, *, n_splits=5, beta=1.0, fallback="prevalence", shrinkage=0.0, min_positives=1,
+    def __init__(self, *, n_splits=5, beta=1.0, fallback="prevalence", shrinkage=0.0, min_positives=3,
                  at_least_one=False):
         self.n_splits = n_splits
         self.beta = beta

@@ -45,7 +45,7 @@ def rules():
         "per_label (F1, min_positives=2)": PerLabelThreshold(min_positives=2),
         "per_label (F1, shrinkage=5)": PerLabelThreshold(shrinkage=5.0),
         "per_label_cv (5 folds)": PerLabelCVThreshold(),
-        "per_label_cv (5 folds, min_positives=3)": PerLabelCVThreshold(min_positives=3),
+        "per_label_cv (5 folds, min_positives=1)": PerLabelCVThreshold(min_positives=1),
         "scut": SCut(),
         "scut (fbr=0.3)": SCut(fbr=0.3),
         "pcut": PCut(),
