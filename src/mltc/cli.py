@@ -27,6 +27,8 @@ def main(argv=None) -> int:
         print(USAGE)
         return 0
     cmd, rest = argv[0], argv[1:]
+    if cmd in _COMPLETION or (cmd == "run" and any(a in _COMPLETION for a in rest)):
+        return _shell_completion([a for a in argv if a != "run"])
     if cmd == "run":
         from mltc.app import main as run_main
 
@@ -51,6 +53,28 @@ def main(argv=None) -> int:
         return 0
     print(f"mltc: unknown command {cmd!r}\n\n{USAGE}", file=sys.stderr)
     return 2
+
+
+_COMPLETION = ("-sc", "--shell-completion")
+
+
+def _shell_completion(args) -> int:
+    """Hydra's tab completion for ``mltc run``.
+
+    The installed script registers ``mltc`` and asks ``mltc -sc query=...``; Hydra then reads the
+    command line from ``COMP_LINE``, where the ``run`` word must not be taken for an override.
+    """
+    import os
+    import re
+
+    from mltc.app import main as run_main
+
+    line = os.environ.get("COMP_LINE")
+    if line:
+        os.environ["COMP_LINE"] = re.sub(r"^(\S*mltc)\s+run(\s|$)", r"\1\2", line)
+    sys.argv = ["mltc", *args]
+    run_main()
+    return 0
 
 
 def _ui(argv) -> int:
