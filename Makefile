@@ -9,12 +9,13 @@ help: ## Show this help
 $(PY):
 	python3 -m venv $(VENV)
 
-install: $(PY) ## Create .venv and install mltc with its test tools (then: . .venv/bin/activate)
+install: $(PY) ## Create .venv and install mltc, its text extras (CPU torch==2.13.0, MiniLM, WordNet, GloVe) and test tools
+	$(PIP) install --upgrade pip
+	$(PIP) install -e ".[test,text]"
+
+install-core: $(PY) ## Install mltc without the optional PyTorch / text parts
 	$(PIP) install --upgrade pip
 	$(PIP) install -e ".[test]"
-
-install-torch: install ## Also install the optional PyTorch parts (CPU wheel torch==2.13.0)
-	$(PIP) install -e ".[test,torch]"
 
 test: ## Run the default test suite (slow tests and benchmarks excluded)
 	$(PY) -m pytest
@@ -31,4 +32,4 @@ ui: ## Open the MLflow UI on 127.0.0.1:5000 against runs/mlflow.db
 clean: ## Remove run outputs (keeps runs/.gitkeep)
 	find runs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
 
-.PHONY: help install install-torch test test-slow run ui clean
+.PHONY: help install install-core test test-slow run ui clean
