@@ -1,7 +1,7 @@
 """Model x weighting x loss on Reuters-21578, Huang et al. (2021) protocol.
 
 Run: MLTC_DATA_DIR=../shared/data python tests/benchmarks/bench_models_reuters.py [row ...]
-Rows are names from ROWS below (default: all). Each is the reuters_huang_svm overlay (ModApte, 1,000
+Rows are names from ROWS below (default: all; ``overlay_<name>`` rows run conf/experiment/reuters_huang_<name>.yaml). Each is the reuters_huang_svm overlay (ModApte, 1,000
 validation docs, one global threshold for validation micro-F1, head >= 35 / tail <= 8) with the model
 overrides listed, so the same row runs as
 ``mltc run experiment=reuters_huang_svm <overrides>``. Prints a Markdown table (fit time = model fit only).
@@ -33,10 +33,17 @@ ROWS = {
     "mlp_focal": ["model=mlp", "model/loss=focal", "model.loss.alpha=null"],
     "mlp_db": ["model=mlp", "model/loss=db"],
 }
+# the saved overlays: `mltc run experiment=<name>` reproduces each row
+OVERLAYS = ["logreg", "svm_balanced", "lgbm_balanced", "lgbm_focal", "lgbm_db", "xgb_balanced", "mlp", "mlp_focal",
+            "mlp_db", "svm_mlsol_per_label"]
+ROWS.update({f"overlay_{name}": [f"experiment=reuters_huang_{name}"] for name in OVERLAYS})
 KEYS = ["micro_f1", "macro_f1", "head_macro_f1", "medium_macro_f1", "tail_micro_f1", "tail_macro_f1"]
 
 
 def run(overrides, experiment=EXPERIMENT):
+    # a row may name its own overlay (conf/experiment/reuters_huang_*.yaml) instead of the SVM one
+    experiment = next((o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")), experiment)
+    overrides = [o for o in overrides if not o.startswith("experiment=")]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"experiment={experiment}", "tracking=none", *overrides])
     t = time.perf_counter()
