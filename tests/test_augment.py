@@ -239,3 +239,24 @@ def test_back_translation_round_trip():
     a = op.augment("I am so happy for you, thanks for sharing!", np.random.RandomState(0))
     b = op.augment("I am so happy for you, thanks for sharing!", np.random.RandomState(1))
     assert a == b and "happy" in a.lower()  # greedy decoding: deterministic, meaning kept
+
+
+def _augment_options():
+    from pathlib import Path
+
+    from mltc.app import CONF_DIR
+    return sorted(p.stem for p in (Path(CONF_DIR) / "augment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", _augment_options())
+def test_every_augment_option_instantiates(name):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from mltc.app import CONF_DIR
+    extra = ["augment.operation.model_path=/path/to/paraphraser"] if name == "paraphrase" else []
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=[f"augment={name}", "seed=5", *extra])
+    aug = instantiate(cfg.augment, _convert_="all")
+    assert isinstance(aug, TextAugmenter) and aug.random_state == 5
+    assert hasattr(aug.operation, "augment")
