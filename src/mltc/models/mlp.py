@@ -313,8 +313,7 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
         ``sample_weight`` (from a weighting strategy) multiplies every label's loss of a row.
         """
         self._validate_params()
-        hidden = [int(h) for h in np.atleast_1d(np.asarray(self.hidden_layer_sizes, dtype=object))
-                  if h is not None]
+        hidden = [int(h) for h in self.hidden_layer_sizes]
         if any(h < 1 for h in hidden):
             raise ValueError(f"hidden_layer_sizes must be positive widths, got {list(self.hidden_layer_sizes)}; "
                              "use [] for a linear model.")
