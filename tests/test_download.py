@@ -1,15 +1,9 @@
 """Download cache: fetched over a local HTTP server, checked by sha256, reused, and clear when it cannot work."""
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
-import http.server
 import io
-import socket
 import sys
 import tarfile
-import threading
 
 import numpy as np
 import pytest
@@ -18,36 +12,7 @@ from mltc.data.base import DataError
 from mltc.data.download import RemoteFile, cache_dir, fetch, fetch_archive, mirror_url
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@contextlib.contextmanager
-def serve(directory):
-    """Serve ``directory`` on 127.0.0.1 (free port) in a thread; yields the base URL."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             functools.partial(_QuietHandler, directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def dead_url() -> str:
-    """A URL on a port nothing listens on: what a machine without network sees."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+from _serve import dead_url, serve, sha  # noqa: E402
 
 
 @pytest.fixture

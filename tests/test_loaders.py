@@ -1,19 +1,13 @@
 """Loaders: GoEmotions, Reuters-21578 (ModApte) and user files, against the real data and tiny fixtures."""
 from __future__ import annotations
 
-import contextlib
 import csv
-import functools
-import hashlib
-import http.server
 import inspect
 import io
 import json
 import logging
 import re
-import socket
 import tarfile
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -30,35 +24,7 @@ from mltc.data.goemotions import load_goemotions
 from mltc.data.reuters import load_reuters21578
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@contextlib.contextmanager
-def serve(directory):
-    """Serve ``directory`` on 127.0.0.1 (free port) in a thread; yields the base URL."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             functools.partial(_QuietHandler, directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def dead_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+from _serve import dead_url, serve, sha  # noqa: E402
 
 
 # --------------------------------------------------------------------------- GoEmotions
