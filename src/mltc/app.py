@@ -132,6 +132,32 @@ def _write_predictions(result, Y):
     return write
 
 
+def run_config(cfg: DictConfig):
+    """Build the configured objects and run the pipeline (no tracking, no printing).
+
+    Returns
+    -------
+    dataset : Dataset
+    result : RunResult
+        With the data loading time added to ``result.timings["load"]``.
+    """
+    from mltc.pipeline import run_pipeline
+
+    t0 = time.perf_counter()
+    dataset = instantiate(cfg.dataset, _convert_="all")
+    load_time = time.perf_counter() - t0
+    log.info("data: %s (%d documents, %d labels)", dataset.description or dataset.name, len(dataset),
+             dataset.n_labels)
+    objs = {g: (instantiate(cfg[g], _convert_="all") if cfg.get(g) is not None else None)
+            for g in ("split", "features", "augment", "strategy", "model", "thresholds")}
+    result = run_pipeline(dataset, splitter=objs["split"], featurizer=objs["features"], model=objs["model"],
+                          strategy=objs["strategy"], thresholder=objs["thresholds"], augmenter=objs["augment"],
+                          head_min=cfg.metrics.get("head_min"), tail_max=cfg.metrics.get("tail_max"),
+                          random_state=cfg.seed)
+    result.timings = {"load": load_time, **result.timings}
+    return dataset, result
+
+
 def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_errors: bool | None = None) -> float:
     """Instantiate the configured objects, run the pipeline, log and print the results.
 
@@ -140,7 +166,6 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
     float
         The metric named by ``metrics.objective`` (NaN for a failed job of a sweep).
     """
-    from mltc.pipeline import run_pipeline
     from mltc.report import print_results, result_artifacts
 
     choices = _choices() if choices is None else choices
@@ -170,18 +195,7 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
     tracker.start(experiment=experiment, run_name=run_name, tags=tags, params=params,
                   parent_run_id=sweep["run_id"] if sweep else None)
     try:
-        t0 = time.perf_counter()
-        dataset = instantiate(cfg.dataset, _convert_="all")
-        load_time = time.perf_counter() - t0
-        log.info("data: %s (%d documents, %d labels)", dataset.description or dataset.name, len(dataset),
-                 dataset.n_labels)
-        objs = {g: (instantiate(cfg[g], _convert_="all") if cfg.get(g) is not None else None)
-                for g in ("split", "features", "augment", "strategy", "model", "thresholds")}
-        result = run_pipeline(dataset, splitter=objs["split"], featurizer=objs["features"], model=objs["model"],
-                              strategy=objs["strategy"], thresholder=objs["thresholds"], augmenter=objs["augment"],
-                              head_min=cfg.metrics.get("head_min"), tail_max=cfg.metrics.get("tail_max"),
-                              random_state=cfg.seed)
-        result.timings = {"load": load_time, **result.timings}
+        dataset, result = run_config(cfg)
         tracker.log_metrics(result.metrics)
         tracker.log_metrics(result.val_metrics, prefix="val_")
         tracker.log_metrics({f"time_{k}": v for k, v in result.timings.items()})

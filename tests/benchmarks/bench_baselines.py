@@ -10,10 +10,8 @@ import time
 
 import numpy as np
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
-from mltc.app import CONF_DIR
-from mltc.pipeline import run_pipeline
+from mltc.app import CONF_DIR, run_config
 
 KEYS = ["micro_f1", "macro_f1", "head_micro_f1", "head_macro_f1", "medium_micro_f1", "medium_macro_f1",
         "tail_micro_f1", "tail_macro_f1"]
@@ -23,11 +21,7 @@ def run(experiment: str, overrides=()):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"experiment={experiment}", "tracking=none", *overrides])
     t = time.perf_counter()
-    ds = instantiate(cfg.dataset, _convert_="all")
-    objs = {g: instantiate(cfg[g], _convert_="all") for g in ("split", "features", "strategy", "model", "thresholds")}
-    res = run_pipeline(ds, splitter=objs["split"], featurizer=objs["features"], model=objs["model"],
-                       strategy=objs["strategy"], thresholder=objs["thresholds"], head_min=cfg.metrics.head_min,
-                       tail_max=cfg.metrics.tail_max, random_state=cfg.seed)
+    _, res = run_config(cfg)
     return res.metrics, time.perf_counter() - t
 
 
