@@ -35,7 +35,7 @@ ROWS = {
 }
 # the saved overlays: `mltc run experiment=<name>` reproduces each row
 OVERLAYS = ["logreg", "svm_balanced", "lgbm_balanced", "lgbm_focal", "lgbm_db", "xgb_balanced", "mlp", "mlp_focal",
-            "mlp_db", "svm_mlsol_per_label"]
+            "mlp_db", "svm_mlsol_per_label", "svm_mlros_per_label", "svm_sublinear_mlsol_per_label"]
 ROWS.update({f"overlay_{name}": [f"experiment=reuters_huang_{name}"] for name in OVERLAYS})
 KEYS = ["micro_f1", "macro_f1", "head_macro_f1", "medium_macro_f1", "tail_micro_f1", "tail_macro_f1"]
 
