@@ -47,10 +47,14 @@ def test_every_dataset_option_composes():
         assert "_target_" in cfg.dataset
 
 
-def test_experiment_overlays_compose():
-    for option in options("experiment"):
-        cfg = compose_cfg([f"experiment={option}"])
-        check_targets(cfg)
+@pytest.mark.parametrize("option", options("experiment"))
+def test_experiment_overlays_build_every_object(option):
+    # an overlay may inherit keys the overridden group's class does not take: build them all, not just compose
+    cfg = compose_cfg([f"experiment={option}"])
+    check_targets(cfg)
+    for group in ("split", "features", "augment", "strategy", "model", "thresholds"):
+        if cfg.get(group) is not None:
+            assert instantiate(cfg[group], _convert_="all") is not None
 
 
 def test_seed_threads_through():

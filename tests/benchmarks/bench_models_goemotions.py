@@ -11,7 +11,7 @@ import sys
 
 from bench_models_reuters import run
 
-ROWS = ["logreg", "logreg_tuned", "logreg_per_label", "logreg_c2_per_label", "logreg_balanced_per_label", "mlp_per_label",
+ROWS = ["logreg", "logreg_tuned", "logreg_per_label", "logreg_balanced_per_label", "mlp_per_label",
         "mlp_asl_per_label"]
 KEYS = ["micro_f1", "macro_f1", "head_macro_f1", "medium_macro_f1", "tail_macro_f1"]
 
