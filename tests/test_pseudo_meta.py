@@ -189,3 +189,83 @@ def test_strategies_run_in_the_pipeline_from_configs(tmp_path):
                            strategy=objs["strategy"])
         assert 0 <= res.metrics["macro_f1"] <= 1
         assert res.sizes["n_train_fit"] > 0
+
+
+def _plain(obj):
+    """True when obj is built only from JSON's Python types (no numpy scalars or arrays)."""
+    if isinstance(obj, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return all(_plain(v) for v in obj)
+    return obj is None or type(obj) in (bool, int, float, str)
+
+
+def test_pseudo_label_summary_matches_the_rows_added():
+    import json
+
+    X, Y = _data()
+    pl = PseudoLabeler(estimator=_br(), unlabeled_fraction=0.5, max_per_round=0.3, n_rounds=3, random_state=0)
+    X2, Y2 = pl.fit_resample(X, Y)
+    s = pl.summary_
+    assert _plain(s)
+    json.dumps(s)
+    n_lab = s["n_labelled"]
+    assert n_lab == len(Y) - int(round(0.5 * len(Y))) and s["n_pool"] == len(Y) - n_lab
+    assert s["n_added"] == X2.shape[0] - n_lab == sum(r["added"] for r in s["rounds"])
+    assert s["pool_left"] == s["n_pool"] - s["n_added"]
+    # per-label counts are the column sums of the pseudo-labels that were appended
+    assert s["added_per_label"] == Y2[n_lab:].sum(axis=0).tolist()
+    # overall precision recomputed from the hidden truth of the added rows
+    truth = Y[pl.sample_indices_[n_lab:]]
+    assert s["precision"] == pytest.approx((truth & Y2[n_lab:]).sum() / Y2[n_lab:].sum())
+    assert [r["round"] for r in s["rounds"]] == list(range(len(s["rounds"])))
+    assert s["threshold"] == 0.9 and s["minority_threshold"] == 0.7
+
+
+def test_pseudo_label_pool_from_set_params_any_container():
+    from sklearn.base import clone
+
+    X, Y = _data(200)
+    X_extra = _data(60, seed=5)[0]
+    for X_in, Xu in ((X, sp.csr_matrix(X_extra)), (sp.csr_matrix(X), X_extra), (X, X_extra.tolist())):
+        pl = PseudoLabeler(estimator=_br(), n_rounds=2, max_per_round=1.0, random_state=0)
+        pl.set_params(X_unlabeled=Xu, unlabeled_fraction=0.0)
+        pl = clone(pl)  # how a sweep or the out-of-fold thresholds copy the strategy
+        X2, Y2 = pl.fit_resample(X_in, Y)
+        assert sp.issparse(X2) == sp.issparse(X_in)
+        s = pl.summary_
+        assert s["n_labelled"] == len(Y) and s["n_pool"] == s["n_pool_from_X_unlabeled"] == 60
+        assert s["n_added"] > 0 and "precision" not in s  # nothing to check pseudo-labels against
+        # the added rows are rows of X_unlabeled, in the order their sample index (-1) says
+        assert (pl.sample_indices_[len(Y):] == -1).all() and len(pl.pseudo_indices_) == 0
+        dense = X2.toarray() if sp.issparse(X2) else X2
+        added = dense[len(Y):]
+        assert all(np.isclose(X_extra, row).all(axis=1).any() for row in added)
+
+
+def test_meta_cost_summaries():
+    import json
+
+    X, Y = _data(300)
+    mc = MetaCostWeights(estimator=_br(), grid=[1, 4], labels="all", random_state=0, max_samples=None)
+    mc.fit_resample(X, Y)
+    s = mc.summary_
+    assert _plain(s)
+    json.dumps(s)
+    assert s["label_weights"] == mc.label_weights_.tolist()
+    assert s["base_score"] == mc.base_score_ and s["best_score"] == mc.best_score_ >= s["base_score"]
+    assert s["n_moves"] == len(s["history"]) == len(mc.history_)
+    assert s["searched_labels"] == [0, 1, 2] and s["n_inner_val"] == 75
+
+    rel = MetaCostRelabel(estimator=_br(), costs="irlbl", power=1.0, n_estimators=3, random_state=0)
+    _, Y_new = rel.fit_resample(X, Y)
+    s = rel.summary_
+    assert _plain(s)
+    json.dumps(s)
+    assert s["cost_ratios"] == pytest.approx(rel.cost_ratios_.tolist())
+    assert s["added_per_label"] == ((Y_new == 1) & (Y == 0)).sum(axis=0).tolist()
+    assert s["removed_per_label"] == ((Y_new == 0) & (Y == 1)).sum(axis=0).tolist()
+    # added minus removed is the net change MetaCostRelabel already reports, and the positive totals agree
+    np.testing.assert_array_equal(np.subtract(s["added_per_label"], s["removed_per_label"]), rel.n_flipped_)
+    assert s["positives_after"] - s["positives_before"] == s["n_added"] - s["n_removed"]
+    assert s["rows_changed"] == int((Y_new != Y).any(axis=1).sum())

@@ -70,6 +70,11 @@ class MetaCostWeights(BaseEstimator):
         ``label``, ``weight`` and ``score`` of each accepted move.
     base_score_ : float
         Inner validation score with all costs 1.
+    best_score_ : float
+        Inner validation score with the learned costs.
+    summary_ : dict
+        Plain-Python digest for the tracker: ``base_score``, ``best_score``,
+        ``label_weights`` (by label index), ``searched_labels``, ``n_moves``, ``history``.
     """
 
     _parameter_constraints = {
@@ -133,6 +138,10 @@ class MetaCostWeights(BaseEstimator):
                         self.history_.append({"label": int(j), "weight": float(g), "score": float(s)})
         self.label_weights_ = w
         self.best_score_ = best
+        self.summary_ = {"metric": self.metric, "base_score": float(self.base_score_), "best_score": float(best),
+                         "n_inner_train": int(len(tr)), "n_inner_val": int(len(va)),
+                         "searched_labels": [int(j) for j in search], "n_moves": len(self.history_),
+                         "label_weights": [float(x) for x in w], "history": [dict(h) for h in self.history_]}
         log.info("meta_cost: inner %s %.4f -> %.4f; learned costs %s", self.metric, self.base_score_, best,
                  np.round(w, 2).tolist())
         return X, Y, row_weights(Y, w)
@@ -167,6 +176,9 @@ class MetaCostRelabel(BaseEstimator):
         The costs used (logged by the run's report).
     n_flipped_ : ndarray of shape (n_labels,)
         Labels changed per label (positive = 0 -> 1 flips net of 1 -> 0).
+    summary_ : dict
+        Plain-Python digest for the tracker: ``cost_ratios``, ``added_per_label`` (0 -> 1),
+        ``removed_per_label`` (1 -> 0), their totals, positives before and after, rows changed.
     """
 
     _parameter_constraints = {
@@ -223,6 +235,13 @@ class MetaCostRelabel(BaseEstimator):
         Y_new = (P > 1.0 / (1.0 + self.cost_ratios_)[None, :]).astype(np.int8)
         self.n_flipped_ = (Y_new.astype(int) - Y).sum(axis=0)
         self.probabilities_ = P
+        added = ((Y_new == 1) & (Y == 0)).sum(axis=0)
+        removed = ((Y_new == 0) & (Y == 1)).sum(axis=0)
+        self.summary_ = {"cost_ratios": [float(r) for r in self.cost_ratios_],
+                         "added_per_label": [int(c) for c in added], "removed_per_label": [int(c) for c in removed],
+                         "n_added": int(added.sum()), "n_removed": int(removed.sum()),
+                         "positives_before": int(Y.sum()), "positives_after": int(Y_new.sum()),
+                         "rows_changed": int((Y_new != Y).any(axis=1).sum())}
         log.info("MetaCost relabelling: cost ratios %s; net positives added per label %s",
                  np.round(self.cost_ratios_, 2).tolist(), self.n_flipped_.tolist())
         return X, Y_new

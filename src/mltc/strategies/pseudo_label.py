@@ -23,6 +23,17 @@ def _as_proba(scores, kind):
     return scores if kind == "proba" else 1.0 / (1.0 + np.exp(-scores))
 
 
+def _as_container(Xu, like):
+    """``Xu`` in ``like``'s container: CSR for sparse ``like``, a dense array otherwise.
+
+    The unlabeled rows may come from another source than the training matrix (a user's file
+    featurised separately, a dense embedding block), so either form is accepted.
+    """
+    if sp.issparse(like):
+        return sp.csr_matrix(Xu, dtype=like.dtype)
+    return Xu.toarray() if sp.issparse(Xu) else np.asarray(Xu, dtype=like.dtype)
+
+
 class PseudoLabeler(BaseEstimator):
     """Self-training (Yarowsky 1995; Lee 2013, pseudo-labels) for multi-label data.
 
@@ -44,8 +55,10 @@ class PseudoLabeler(BaseEstimator):
     unlabeled_fraction : float in [0, 1), default=0.5
         Share of training rows whose labels are hidden (0 with ``X_unlabeled``).
     X_unlabeled : array or sparse matrix, optional
-        Extra unlabeled rows in the same feature space (Python use; a
-        featurised unlabeled corpus).
+        Extra unlabeled rows in the same feature space (a featurised unlabeled corpus),
+        dense or sparse whatever ``X`` is; may be set with ``set_params`` before
+        ``fit_resample`` (how a run passes a user's unlabeled file). Combine with
+        ``unlabeled_fraction=0`` to keep every training label.
     threshold : float, default=0.9
     minority_threshold : float, default=0.7
     max_per_round : float in (0, 1], default=0.2
@@ -55,8 +68,13 @@ class PseudoLabeler(BaseEstimator):
     Attributes
     ----------
     rounds_ : list of dict
-        Per round: ``added``, ``pool_left``, and where labels are known ``precision``
-        (micro precision of the added labels), ``recall`` and ``exact_match``.
+        Per round: ``round``, ``added``, ``pool_left``, ``n_minority_labels``, and where
+        labels are known ``precision`` (micro precision of the added labels), ``recall``,
+        ``exact_match`` and ``minority_added``.
+    summary_ : dict
+        Plain-Python digest for the tracker: pool sizes, thresholds, ``n_added``,
+        ``added_per_label`` (by label index), overall ``precision`` where labels are
+        known, and ``rounds`` (the per-round dicts of ``rounds_``).
     pseudo_indices_ : ndarray
         Training rows (of the hidden share) that entered with pseudo-labels.
     sample_indices_ : ndarray
@@ -100,9 +118,9 @@ class PseudoLabeler(BaseEstimator):
         X_pool, Y_pool_true = take_rows(X, hidden), Y[hidden]
         pool_src = hidden.copy()
         if self.X_unlabeled is not None:
-            Xu = sp.csr_matrix(self.X_unlabeled) if sp.issparse(X) else np.asarray(self.X_unlabeled)
-            if Xu.shape[1] != X.shape[1]:
-                raise ValueError(f"X_unlabeled has {Xu.shape[1]} features but X has {X.shape[1]}; featurise it "
+            Xu = _as_container(self.X_unlabeled, like=X)
+            if Xu.ndim != 2 or Xu.shape[1] != X.shape[1]:
+                raise ValueError(f"X_unlabeled has shape {Xu.shape} but X has {X.shape[1]} features; featurise it "
                                  "with the same fitted featurizer.")
             X_pool = stack_rows(X_pool, Xu)
             Y_pool_true = np.vstack([Y_pool_true, np.full((Xu.shape[0], Y.shape[1]), -1, dtype=np.int8)])
@@ -112,6 +130,7 @@ class PseudoLabeler(BaseEstimator):
         left = np.arange(len(pool_src))
         self.rounds_ = []
         added_all = []
+        checked = [0, 0]  # true positives and predicted positives among added rows with known labels
         for r in range(self.n_rounds):
             if len(left) == 0:
                 break
@@ -129,12 +148,15 @@ class PseudoLabeler(BaseEstimator):
             conf = np.where(pred[cand] == 1, P[cand], np.inf).min(axis=1)
             order = cand[np.lexsort((-conf, -has_min))]
             take = order[: max(1, int(self.max_per_round * len(left)))] if len(order) else order
-            info = {"round": r, "added": int(len(take)), "pool_left": int(len(left) - len(take))}
+            info = {"round": r, "added": int(len(take)), "pool_left": int(len(left) - len(take)),
+                    "n_minority_labels": int(minority.sum())}
             known = Y_pool_true[left[take]]
             ok = (known >= 0).all(axis=1)
             if ok.any():
                 yt, yp = known[ok], pred[take][ok]
                 tp = int((yt & yp).sum())
+                checked[0] += tp
+                checked[1] += int(yp.sum())
                 info.update(precision=tp / max(int(yp.sum()), 1), recall=tp / max(int(yt.sum()), 1),
                             exact_match=float((yt == yp).all(axis=1).mean()),
                             minority_added=int(yp[:, minority].any(axis=1).sum()))
@@ -150,4 +172,15 @@ class PseudoLabeler(BaseEstimator):
         added = np.concatenate(added_all) if added_all else np.array([], dtype=np.intp)
         self.pseudo_indices_ = added[added >= 0]
         self.sample_indices_ = src
+        Y_added = Y_lab[len(labelled):]
+        self.summary_ = {
+            "n_labelled": int(len(labelled)), "n_pool": int(len(pool_src)),
+            "n_pool_from_X_unlabeled": int((pool_src < 0).sum()),
+            "threshold": float(self.threshold), "minority_threshold": float(self.minority_threshold),
+            "n_rounds": len(self.rounds_), "n_added": int(Y_added.shape[0]),
+            "pool_left": int(len(pool_src) - Y_added.shape[0]),
+            "added_per_label": [int(c) for c in Y_added.sum(axis=0)],
+            "rounds": [dict(r) for r in self.rounds_]}
+        if any("precision" in r for r in self.rounds_):
+            self.summary_["precision"] = checked[0] / max(checked[1], 1)
         return X_lab, Y_lab
