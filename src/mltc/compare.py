@@ -1,9 +1,13 @@
 """``mltc compare``: a leaderboard of tracked runs, with uncertainty, as Markdown, CSV and HTML.
 
-Runs are grouped by their chosen options (the ``mltc.<group>`` tags); seeds are aggregated as
-mean +/- s.d.; each configuration is compared with the best (or ``--baseline``) by a paired
-bootstrap on the test documents (from each run's ``predictions.npz``), and, where there are
-several data sets or seeds, by a Friedman test with Nemenyi's critical difference.
+Runs are grouped by their chosen options (the ``mltc.<group>`` tags, or any ``params.`` / ``tags.`` key);
+seeds are aggregated as mean +/- s.d.; each configuration is compared with the best (or ``--baseline``)
+by a paired bootstrap on the test documents (from each run's ``predictions.npz``), and, where there are
+several data sets or seeds, by a Friedman test with Nemenyi's critical difference (Demšar 2006).
+
+The table's columns are chosen with ``--metrics``: metric names, ``params.<key>``, ``tags.<key>``,
+``wall_s`` (the run's duration), ``a->b`` (before -> after), ``a/b`` (two values in one cell) and a few
+named columns (:data:`ALIASES`), each optionally followed by ``:header`` and ``:format``.
 """
 from __future__ import annotations
 
@@ -12,8 +16,10 @@ import base64
 import html
 import logging
 import os
+import re
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +27,32 @@ import pandas as pd
 
 log = logging.getLogger("mltc")
 
-__all__ = ["main", "load_runs", "runs_frame", "leaderboard", "significance", "friedman", "Report"]
+__all__ = ["main", "load_runs", "runs_frame", "leaderboard", "significance", "friedman", "Report", "Column",
+           "parse_columns", "parse_filters", "format_board", "report_sweep", "ALIASES"]
 
-GROUPS = ("dataset", "split", "features", "augment", "strategy", "model", "thresholds", "experiment")
+GROUPS = ("dataset", "split", "features", "augment", "strategy", "model", "model/loss", "thresholds",
+          "experiment")
+GROUP_ALIASES = {"loss": "model/loss"}
 GROUP_METRICS = ("head_macro_f1", "medium_macro_f1", "tail_macro_f1")
+DEFAULT_METRICS = ("macro_f1", "micro_f1", *GROUP_METRICS, "time_fit")
+
+# Named columns for the README's tables: (expression, header, format).
+ALIASES = {
+    "rows": ("n_train", "train rows", ".0f"),
+    "rows_after": ("n_train_fit", "train rows after", ".0f"),
+    "mean_ir": ("train_mean_ir->train_resampled_mean_ir", "MeanIR before -> after", ".1f"),
+    "scumble": ("train_scumble->train_resampled_scumble", "SCUMBLE before -> after", ".3f"),
+    "cvir": ("train_cvir->train_resampled_cvir", "CVIR before -> after", ".2f"),
+    "resample_s": ("time_resample", "resample s", ".1f"),
+    "fit_s": ("time_fit", "fit s", ".0f"),
+    "wall_s": ("wall_s", "wall s", ".0f"),
+    "tail_f1": ("tail_micro_f1/tail_macro_f1", "tail micro / macro F1", None),
+    "head": ("head_macro_f1", "head", None),
+    "medium": ("medium_macro_f1", "medium", None),
+    "tail": ("tail_macro_f1", "tail", None),
+}
+_SCORE = re.compile(r"(^|_)(f1|precision|recall|accuracy|pr_auc|roc_auc|jaccard_macro|jaccard_samples)$")
+_INTERNAL = ("run_id", "start_time", "end_time", "parent_run_id", "seed", "config_hash", "config")
 
 
 class CompareError(RuntimeError):
@@ -54,12 +82,67 @@ def find_parent(client, sweep: str, experiment_ids):
                                max_results=1)
     if not found:
         raise CompareError(f"no sweep {sweep!r} in the selected experiments; list sweeps with `mltc ui` or pass "
-                           "--sweep latest.")
+                           "--sweep latest (or --sweep none for runs outside sweeps).")
     return found[0]
+
+
+_SHORT = re.compile(r"^\s*([A-Za-z_][\w./-]*)\s*(!=|>=|<=|=|>|<)\s*([^'\"`]*?)\s*$")
+
+
+def parse_filters(filters) -> tuple[str | None, list]:
+    """Turn ``--filter`` values into one MLflow filter string and client-side ``(column, values)`` pairs.
+
+    A value is either an MLflow filter string (passed as is) or a shorthand ``key=value``: ``key`` is a
+    group (``strategy=mlsol``, tag ``mltc.strategy``), ``params.<key>``, ``tags.<key>``,
+    ``metrics.<key>`` or ``attributes.<key>``; the operators are ``= != > >= < <=``. ``key=a,b`` keeps
+    runs whose value is any of ``a``, ``b`` (MLflow has no ``IN`` for tags and params, so it is applied
+    after the search).
+    """
+    parts, client_side = [], []
+    for f in filters or ():
+        m = _SHORT.match(f)
+        if m is None or " and " in f.lower():
+            parts.append(f"({f})" if " or " in f.lower() else f)
+            continue
+        key, op, value = m.groups()
+        key = GROUP_ALIASES.get(key, key)
+        head, _, rest = key.partition(".")
+        if key in GROUPS:
+            column, mlflow_key = key, f"tags.`mltc.{key}`"
+        elif head in ("params", "tags") and rest:
+            column, mlflow_key = key, f"{head}.`{rest}`"
+        elif head == "attributes" and rest:
+            parts.append(f"attributes.{rest} {op} '{value}'")
+            continue
+        elif head == "metrics" and rest or _is_number(value):
+            name = rest if head == "metrics" else key
+            if not _is_number(value):
+                raise CompareError(f"--filter {f!r}: a metric is compared with a number, e.g. {name}>=0.5.")
+            parts.append(f"metrics.`{name}` {op} {float(value)}")
+            continue
+        else:
+            raise CompareError(f"--filter {f!r}: {key!r} is not a group ({', '.join(GROUPS)}), nor params.<key>, "
+                               "tags.<key>, metrics.<key> or attributes.<key>; or write an MLflow filter string, "
+                               "e.g. \"tags.`mltc.model` = 'logreg'\".")
+        if "," in value and op == "=":
+            client_side.append((column, [v.strip() for v in value.split(",")]))
+        else:
+            parts.append(f"{mlflow_key} {op} '{value}'")
+    return (" and ".join(parts) or None), client_side
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def load_runs(client, experiments=None, sweep=None, filter_string=None):
     """FINISHED job runs (not sweep parents) of the experiments, optionally of one sweep.
+
+    ``sweep`` is a sweep id, a parent run id, ``latest``, or ``none`` (only runs outside any sweep).
 
     Returns
     -------
@@ -77,18 +160,21 @@ def load_runs(client, experiments=None, sweep=None, filter_string=None):
     ids = [e.experiment_id for e in exps]
     if not ids:
         raise CompareError("the store has no experiments; run `mltc run -m ...` first (or pass --uri).")
-    parent = find_parent(client, sweep, ids) if sweep else None
+    standalone = sweep is not None and sweep.lower() == "none"
+    parent = find_parent(client, sweep, ids) if sweep and not standalone else None
     parts = ["attributes.status = 'FINISHED'"]
     if parent is not None:
         parts.append(f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    if standalone:
+        parts.append("tags.`mlflow.parentRunId` IS NULL")
     if filter_string:
-        parts.append(f"({filter_string})" if " or " in filter_string.lower() else filter_string)
+        parts.append(filter_string)
     runs = client.search_runs(ids, filter_string=" and ".join(parts), max_results=50000,
                               order_by=["attributes.start_time ASC"])
     runs = [r for r in runs if r.data.tags.get("mltc.role") != "sweep"]
     if not runs:
         raise CompareError("no FINISHED runs match this selection; check --experiment / --sweep / --filter.")
-    if parent is None:
+    if parent is None and not standalone:
         parents = {r.data.tags.get("mlflow.parentRunId") for r in runs}
         if len(parents) == 1 and None not in parents:
             parent = client.get_run(parents.pop())
@@ -96,31 +182,45 @@ def load_runs(client, experiments=None, sweep=None, filter_string=None):
 
 
 def runs_frame(runs) -> pd.DataFrame:
-    """One row per run: run id, group choices, seed, config hash and every metric.
+    """One row per run: run id, group choices, seed, config hash, ``wall_s``, every metric, and every param
+    and tag (as ``params.<key>`` / ``tags.<key>``).
 
     A configuration run more than once with the same seed (``tracking.resume=false``) keeps its latest run.
     """
     rows = []
     for r in runs:
         t = r.data.tags
-        row = {"run_id": r.info.run_id, "start_time": r.info.start_time,
+        end = r.info.end_time
+        row = {"run_id": r.info.run_id, "start_time": r.info.start_time, "end_time": end,
+               "parent_run_id": t.get("mlflow.parentRunId", ""),
                "seed": t.get("mltc.seed", r.data.params.get("seed", "")),
-               "config_hash": t.get("mltc.config_hash", r.info.run_id)}
+               "config_hash": t.get("mltc.config_hash", r.info.run_id),
+               # the run's duration as the tracker saw it: load to log, whatever the stages were
+               "wall_s": (end - r.info.start_time) / 1000.0 if end and r.info.start_time else np.nan}
         for g in GROUPS:
             row[g] = t.get(f"mltc.{g}", "")
         row.update(r.data.metrics)
+        row.update({f"params.{k}": v for k, v in r.data.params.items()})
+        row.update({f"tags.{k}": v for k, v in t.items()})
         rows.append(row)
     df = pd.DataFrame(rows).sort_values("start_time")
     return df.drop_duplicates("config_hash", keep="last").reset_index(drop=True)
 
 
+def _resolve_key(key: str) -> str:
+    return GROUP_ALIASES.get(key, key)
+
+
 def config_columns(df: pd.DataFrame, by=None) -> list:
-    """The group columns that tell configurations apart: those that vary (or ``by``)."""
+    """The columns that tell configurations apart: ``by`` (groups, ``params.<key>``, ``tags.<key>``), or
+    the groups that vary."""
     if by:
-        bad = [b for b in by if b not in GROUPS]
+        cols = [_resolve_key(b.strip()) for b in by if b.strip()]
+        bad = [b for b in cols if b not in df.columns or b.split(".")[0] not in ("params", "tags") and b not in GROUPS]
         if bad:
-            raise CompareError(f"--by {','.join(bad)}: not a group; choose from {', '.join(GROUPS)}.")
-        return list(by)
+            raise CompareError(f"--by {','.join(bad)}: not a group ({', '.join(GROUPS)}; 'loss' is model/loss) nor "
+                               "a params.<key> / tags.<key> these runs have.")
+        return cols
     cols = [g for g in GROUPS if df[g].nunique() > 1]
     return cols or [g for g in ("strategy", "model", "thresholds") if df[g].ne("").any()]
 
@@ -129,28 +229,133 @@ def _label(df, cols):
     return df[cols].astype(str).apply(lambda row: " ".join(f"{c}={v}" for c, v in row.items()), axis=1)
 
 
+# ---------------------------------------------------------------- columns
+@dataclass
+class Column:
+    """One column of the table: one key, or two joined as ``a -> b`` or ``a / b``.
+
+    ``fmt`` is a Python format spec (``.2f``); None picks one from the key.
+    """
+
+    keys: tuple
+    join: str = ""
+    header: str = ""
+    fmt: str | None = None
+
+
+def _pretty(key: str) -> str:
+    if key.startswith(("params.", "tags.")):
+        return key.split(".", 1)[1]
+    if key == "time_fit":
+        return "fit s"
+    if key.startswith("time_"):
+        return f"{key[5:]} s"
+    return re.sub(r"_(f1|precision|recall)$", lambda m: "-" + m.group(1).upper()
+                  if m.group(1) == "f1" else " " + m.group(1), key).replace("_", " ")
+
+
+def parse_columns(specs) -> list:
+    """Columns from ``--metrics`` values: comma-separated ``expr[:header[:format]]``.
+
+    ``expr`` is a metric, ``params.<key>``, ``tags.<key>``, ``wall_s``, a name in :data:`ALIASES`,
+    ``a->b`` or ``a/b``.
+
+    Examples
+    --------
+    >>> [c.keys for c in parse_columns(["micro_f1,mean_ir"])]
+    [('micro_f1',), ('train_mean_ir', 'train_resampled_mean_ir')]
+    >>> parse_columns(["tail_macro_f1:tail:.1f"])[0].header
+    'tail'
+    """
+    cols = []
+    for spec in specs:
+        for item in (s for s in spec.split(",") if s.strip()):
+            expr, _, rest = item.strip().partition(":")
+            header, _, fmt = rest.partition(":")
+            expr = expr.strip()
+            a_expr, a_header, a_fmt = ALIASES.get(expr, (expr, "", None))
+            join = " -> " if "->" in a_expr else " / " if "/" in a_expr and not a_expr.startswith(
+                ("params.", "tags.")) else ""
+            keys = tuple(k.strip() for k in re.split(r"->|/", a_expr)) if join else (a_expr,)
+            default_header = a_header or join.join(_pretty(k) for k in keys)
+            cols.append(Column(keys=keys, join=join, header=header.strip() or default_header,
+                               fmt=fmt.strip() or a_fmt))
+    return cols
+
+
+def is_score(key: str) -> bool:
+    """A metric in [0, 1] where higher is better (F1, precision, recall, AUCs, accuracy, Jaccard)."""
+    return not key.startswith(("params.", "tags.")) and bool(_SCORE.search(key))
+
+
+def _numeric(s: pd.Series) -> pd.Series | None:
+    vals = pd.to_numeric(s, errors="coerce")
+    return vals if vals.notna().sum() == s.notna().sum() and s.notna().any() else None
+
+
 # ---------------------------------------------------------------- tables
-def leaderboard(df: pd.DataFrame, metrics, cols) -> pd.DataFrame:
-    """Mean and s.d. over seeds per configuration, best first by the first metric."""
-    missing = [m for m in metrics if m not in df]
+def leaderboard(df: pd.DataFrame, metrics, cols, sort=None, order=None) -> pd.DataFrame:
+    """Mean and s.d. over seeds per configuration.
+
+    Parameters
+    ----------
+    metrics : list of str or Column
+        Keys (metrics, ``params.<key>``, ``tags.<key>``, ``wall_s``); a key whose values are not numbers
+        is shown as its distinct values.
+    cols : list of str
+        Columns that define a configuration.
+    sort : str, optional
+        ``run`` (order of the first run of each configuration), a key or alias with optional ``:asc`` /
+        ``:desc`` (scores descend by default, anything else ascends); default: the first metric, descending.
+    order : list of str, optional
+        Explicit order of the first column's values (others follow in ``sort`` order).
+    """
+    columns = [m if isinstance(m, Column) else Column(keys=(m,)) for m in metrics]
+    keys = list(dict.fromkeys(k for c in columns for k in c.keys))
+    missing = [k for k in keys if k not in df]
     if missing:
-        known = sorted(c for c in df.columns if c not in ("run_id", "start_time", "seed", "config_hash", *GROUPS))
-        raise CompareError(f"metric {', '.join(missing)} is not logged by these runs; choose from "
-                           f"{', '.join(known)}.")
+        known = sorted(c for c in df.columns if c not in (*_INTERNAL, *GROUPS) and not c.startswith(("params.",
+                                                                                                      "tags.")))
+        raise CompareError(f"{', '.join(missing)} is not logged by these runs; choose from metrics "
+                           f"{', '.join(known)}, named columns {', '.join(ALIASES)}, or params.<key> / tags.<key>.")
     df = df.assign(config=_label(df, cols))
-    extra = [m for m in (*GROUP_METRICS, "time_fit") if m in df and m not in metrics]
     g = df.groupby("config", sort=False)
-    out = pd.DataFrame({"n_seeds": g.size()})
-    for m in metrics:
-        out[m] = g[m].mean()
-        out[f"{m}_sd"] = g[m].std(ddof=1).fillna(0.0)
-    for m in extra:
-        out[m] = g[m].mean()
-    out = out.sort_values(metrics[0], ascending=False)
+    out = g[cols].first()
+    out["n_seeds"] = g.size()
+    out["first_start"] = g["start_time"].min()
+    for k in keys:
+        vals = _numeric(df[k])
+        if vals is None:
+            out[k] = g[k].agg(lambda s: " / ".join(dict.fromkeys(s.dropna().astype(str))))
+            continue
+        gv = vals.groupby(df["config"], sort=False)
+        out[k] = gv.mean()
+        out[f"{k}_sd"] = gv.std(ddof=1)
+    out = _sort(out, columns, sort, order, cols)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
-    return out.reset_index()
+    return out.drop(columns="first_start").reset_index()
 
 
+def _sort(out, columns, sort, order, cols):
+    if sort in (None, ""):
+        first = next((c.keys[0] for c in columns if pd.api.types.is_numeric_dtype(out[c.keys[0]])), None)
+        sort = f"{first}:desc" if first else "run"
+    key, _, direction = sort.partition(":")
+    if key == "run":
+        out = out.sort_values("first_start", kind="stable")
+    else:
+        key = _resolve_key(ALIASES.get(key, (key,))[0])
+        key = re.split(r"->|/", key)[0] if key not in out else key
+        if key not in out:
+            raise CompareError(f"--sort {sort!r}: {key!r} is not a column of this table; sort by run, a chosen "
+                               "metric or a --by column (add :asc or :desc).")
+        ascending = direction == "asc" if direction else not (is_score(key) and key not in cols)
+        out = out.sort_values(key, ascending=ascending, kind="stable", na_position="last")
+    if order:
+        first = out[cols[0]].astype(str)
+        rank = {v: i for i, v in enumerate(order)}
+        out = out.iloc[np.argsort([rank.get(v, len(order)) for v in first], kind="stable")]
+    return out
 def _npz(client, run_id, cache: dict):
     if run_id not in cache:
         try:
@@ -226,15 +431,66 @@ def friedman(df, cols, metric, alpha=0.05):
 
 
 # ---------------------------------------------------------------- output
-def _fmt_board(board, metrics) -> pd.DataFrame:
-    show = board[["rank", "config", "n_seeds"]].copy()
-    for m in metrics:
-        show[m] = [f"{a:.4f} ± {s:.4f}" for a, s in zip(board[m], board[f"{m}_sd"])]
-    for m in (*GROUP_METRICS, "time_fit"):
-        if m in board and m not in metrics:
-            show[m.replace("_macro_f1", " F1") if m != "time_fit" else "fit (s)"] = \
-                board[m].map(lambda v: f"{v:.2f}" if m == "time_fit" else f"{v:.4f}")
-    return show
+def _default_fmt(key: str, percent: bool, digits: int | None) -> str:
+    if is_score(key):
+        return f".{digits if digits is not None else (2 if percent else 4)}f"
+    if key.startswith("time_") or key == "wall_s":
+        return ".1f"
+    if key.startswith("n_") or key.endswith(("_n_instances", "_n_labels", "_n_labelsets")):
+        return ".0f"
+    return ".4g"
+
+
+def format_board(board, columns, cols, *, percent=False, digits=None, sd="auto", bold_best=False,
+                 rank=False) -> pd.DataFrame:
+    """The leaderboard as text cells: the ``cols`` values, then each column's mean (± s.d. over seeds).
+
+    Parameters
+    ----------
+    percent : bool
+        Scores (F1, precision, recall, AUCs, ...) times 100.
+    digits : int, optional
+        Decimals of scores (default 2 with ``percent``, else 4); other keys use their column's format.
+    sd : {"auto", "always", "never"}
+        ``auto`` shows ``± s.d.`` where a configuration has more than one run.
+    bold_best : bool
+        Bold the best configuration's value in each single-score column.
+    """
+    if sd not in ("auto", "always", "never"):
+        raise CompareError(f"--sd {sd!r}: use auto, always or never.")
+    show = pd.DataFrame(index=board.index)
+    if rank:
+        show["rank"] = board["rank"]
+    for c in cols:
+        show[c.split(".", 1)[1] if c.startswith(("params.", "tags.")) else c] = board[c].astype(str)
+    if (board["n_seeds"] > 1).any() or sd == "always":
+        show["runs"] = board["n_seeds"]
+
+    def cell(key, i, fmt):
+        v = board.at[i, key]
+        if not isinstance(v, (int, float, np.floating, np.integer)):
+            return str(v)
+        if not np.isfinite(v):
+            return ""
+        scale = 100.0 if percent and is_score(key) else 1.0
+        s = format(v * scale, fmt)
+        sdv = board.at[i, f"{key}_sd"] if f"{key}_sd" in board else np.nan
+        if sd == "always" or sd == "auto" and board.at[i, "n_seeds"] > 1:
+            s += f" ± {format(sdv * scale, fmt)}" if np.isfinite(sdv) else " ± -"
+        return s
+
+    for col in columns:
+        texts = []
+        for i in board.index:
+            texts.append(col.join.join(cell(k, i, col.fmt or _default_fmt(k, percent, digits)) for k in col.keys))
+        if bold_best and len(col.keys) == 1 and is_score(col.keys[0]) and len(board) > 1:
+            best = board[col.keys[0]].astype(float).max()
+            texts = [f"**{t}**" if t and board.at[i, col.keys[0]] == best else t for i, t in zip(board.index, texts)]
+        header, n = col.header, 2
+        while header in show:  # two columns under one header would collapse into one
+            header, n = f"{col.header} ({n})", n + 1
+        show[header] = texts
+    return show.reset_index(drop=True)
 
 
 def markdown_table(df: pd.DataFrame) -> str:
@@ -258,6 +514,17 @@ def _sig_show(sig):
     if "note" in sig:
         out["note"] = sig["note"].fillna("")
     return out
+
+
+def _sig_parts(sig):
+    """The bootstrap table to show, or None and a sentence saying why there is none."""
+    if sig is None or sig.empty:
+        return None, ""
+    if "delta" not in sig or sig["n_blocks"].eq(0).all():
+        notes = sorted(set(sig.get("note", pd.Series(dtype=str)).dropna()))
+        return None, ("No paired bootstrap: " + "; ".join(notes or ["no common data set and seed"])
+                      + " (runs log predictions.npz since mltc records per-document test predictions).")
+    return _sig_show(sig), ""
 
 
 def plot_per_label(client, df, board, cols, path, top=3):
@@ -324,9 +591,11 @@ class Report:
 
     def markdown(self) -> str:
         parts = [f"# {self.title}", "", self.selection, "", "## Leaderboard", "", markdown_table(self.board_show)]
-        sig = _sig_show(self.sig)
-        if sig is not None and not sig.empty:
+        sig, note = _sig_parts(self.sig)
+        if sig is not None:
             parts += ["", "## Paired bootstrap against the reference (test documents)", "", markdown_table(sig)]
+        elif note:
+            parts += ["", note]
         if self.fried is not None:
             parts += ["", "## Friedman test and Nemenyi critical difference", "", self._fried_text(), "",
                       markdown_table(self.fried["ranks"].rename("average rank").reset_index()
@@ -342,10 +611,12 @@ class Report:
         esc = html.escape
         body = [f"<h1>{esc(self.title)}</h1>", f"<p>{esc(self.selection)}</p>", "<h2>Leaderboard</h2>",
                 self.board_show.to_html(index=False, border=0, classes="t")]
-        sig = _sig_show(self.sig)
-        if sig is not None and not sig.empty:
+        sig, note = _sig_parts(self.sig)
+        if sig is not None:
             body += ["<h2>Paired bootstrap against the reference</h2>", sig.to_html(index=False, border=0,
                                                                                       classes="t")]
+        elif note:
+            body.append(f"<p>{esc(note)}</p>")
         if self.fried is not None:
             body += ["<h2>Friedman test and Nemenyi critical difference</h2>", f"<p>{esc(self._fried_text())}</p>"]
         for name, path in self.figures.items():
@@ -378,24 +649,63 @@ class Report:
 
 
 # ---------------------------------------------------------------- command
+EXAMPLES = """examples:
+  mltc compare --sweep latest
+  mltc compare --experiment goemotions --metrics macro_f1 --baseline strategy=none
+  mltc compare --filter strategy=none,mlsol --filter params.features.min_df=2
+  mltc compare --filter "tags.`mltc.model` = 'logreg'" --by model,loss
+  mltc compare --experiment reuters21578 --sweep latest --by strategy --sort run --percent --table-only \\
+      --metrics micro_f1,macro_f1,tail_micro_f1,tail_macro_f1,rows_after,mean_ir,scumble,resample_s
+  mltc compare --sweep none --by experiment --percent --table-only \\
+      --metrics "micro_f1:micro,macro_f1:macro,tail_f1,wall_s:wall s:.0f"
+
+columns (--metrics, comma-separated, each EXPR[:HEADER[:FORMAT]]):
+  EXPR      a logged metric (micro_f1, tail_macro_f1, time_fit, train_resampled_mean_ir, val_macro_f1, ...),
+            params.<key> (params.model.estimator.C), tags.<key>, wall_s (run duration),
+            a->b (shown "a -> b"), a/b (shown "a / b"), or a named column:
+""" + "\n".join(f"              {k:<11} {v[0]}  ({v[1]})" for k, v in ALIASES.items()) + """
+  HEADER    the column's title; FORMAT a Python format spec (.2f, .0f, .3g)
+  Seeds of one configuration are averaged and shown as mean ± s.d. (--sd).
+"""
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="mltc compare", description="Leaderboard of tracked runs: mean ± s.d. over seeds, paired bootstrap "
-        "against the best configuration, Friedman/Nemenyi across data sets or seeds.",
-        epilog="examples:\n  mltc compare --sweep latest\n  mltc compare --experiment goemotions --metric "
-               "macro_f1 --baseline strategy=none\n  mltc compare --filter \"tags.`mltc.model` = 'logreg'\"",
+        "against the best configuration, Friedman/Nemenyi across data sets or seeds; Markdown, CSV and HTML "
+        "report, logged to the sweep's parent run.", epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--uri", help="tracking store (default: $MLFLOW_TRACKING_URI or runs/mlflow.db)")
-    p.add_argument("--experiment", action="append", help="experiment name (repeatable; default: all)")
-    p.add_argument("--sweep", help="a sweep: its id (tag mltc.sweep_id), its parent run id, or 'latest'")
-    p.add_argument("--filter", help="an MLflow filter string, e.g. \"tags.`mltc.model` = 'logreg'\"")
-    p.add_argument("--metric", action="append", help="metric(s) to rank by (default: macro_f1, micro_f1)")
-    p.add_argument("--by", help="comma-separated groups that define a configuration (default: those that vary)")
-    p.add_argument("--baseline", help="reference configuration for the bootstrap (default: the best)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (0: skip; default 1000)")
-    p.add_argument("--top", type=int, default=3, help="configurations in the per-label plot (default 3)")
-    p.add_argument("--out", help="output directory (default: runs/compare/<sweep id or experiment>)")
-    p.add_argument("--no-log", action="store_true", help="do not log the report to the sweep's parent run")
+    sel = p.add_argument_group("which runs")
+    sel.add_argument("--uri", help="tracking store (default: $MLFLOW_TRACKING_URI or runs/mlflow.db)")
+    sel.add_argument("--experiment", action="append",
+                     help="MLflow experiment name, i.e. the data set (repeatable; default: all)")
+    sel.add_argument("--sweep", help="a sweep: its id (tag mltc.sweep_id), its parent run id, 'latest', or 'none' "
+                     "(only runs outside sweeps)")
+    sel.add_argument("--filter", action="append",
+                     help="repeatable, all must hold: group=value (strategy=mlsol), params.<key>=value, "
+                     "tags.<key>=value, metrics.<key>>=number, key=a,b (any of), or an MLflow filter string")
+    tab = p.add_argument_group("the table")
+    tab.add_argument("--metrics", "--metric", dest="metrics", action="append",
+                     help="columns, comma-separated (see below); the first score also ranks and is tested "
+                     "(default: macro_f1, micro_f1, head/medium/tail macro-F1, fit time)")
+    tab.add_argument("--by", help="comma-separated groups (strategy, model, loss, experiment, ...) or "
+                     "params.<key> / tags.<key> that define a configuration (default: the groups that vary)")
+    tab.add_argument("--sort", help="row order: 'run' (order the runs were made), a column key with optional "
+                     ":asc/:desc (e.g. macro_f1, fit_s:asc, strategy); default: the first metric, best first")
+    tab.add_argument("--order", help="explicit order of the first --by column's values, comma-separated")
+    tab.add_argument("--percent", action="store_true", help="scores (F1, precision, recall, AUC) times 100")
+    tab.add_argument("--digits", type=int, help="decimals of scores (default 2 with --percent, else 4)")
+    tab.add_argument("--sd", choices=("auto", "always", "never"), default="auto",
+                     help="show ± s.d. over seeds: auto (where a configuration has several runs), always, never")
+    tab.add_argument("--bold-best", action="store_true", help="bold the best value of each score column")
+    tab.add_argument("--table-only", action="store_true",
+                     help="print only the leaderboard's Markdown table (to paste); the report is still written")
+    st = p.add_argument_group("statistics and report")
+    st.add_argument("--baseline", help="reference configuration for the bootstrap (default: the best)")
+    st.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (0: skip; default 1000)")
+    st.add_argument("--top", type=int, default=3, help="configurations in the per-label plot (default 3)")
+    st.add_argument("--out", help="output directory (default: runs/compare/<sweep id or experiment>)")
+    st.add_argument("--no-log", action="store_true", help="do not log the report to the sweep's parent run")
     return p
 
 
@@ -404,19 +714,32 @@ def compare(args) -> tuple[Report, dict, object]:
     from mltc.paths import runs_dir
     from mltc.stats import METRICS, plot_cd_diagram
 
+    if args.digits is not None and args.digits < 0:
+        raise CompareError(f"--digits {args.digits}: give 0 or more decimals.")
     client = _client(args.uri)
-    runs, parent = load_runs(client, args.experiment, args.sweep, args.filter)
+    filter_string, client_side = parse_filters(args.filter)
+    runs, parent = load_runs(client, args.experiment, args.sweep, filter_string)
     df = runs_frame(runs)
-    metrics = args.metric or ["macro_f1", "micro_f1"]
+    for column, values in client_side:
+        if column not in df:
+            raise CompareError(f"--filter {column}=...: these runs have no {column}.")
+        df = df[df[column].astype(str).isin(values)]
+    if df.empty:
+        raise CompareError("no FINISHED runs match this selection; check --filter.")
+    columns = parse_columns(args.metrics) if args.metrics else \
+        [Column(keys=(m,), header=_pretty(m)) for m in DEFAULT_METRICS if m in df]
     cols = config_columns(df, args.by.split(",") if args.by else None)
-    board = leaderboard(df, metrics, cols)
+    order = [v.strip() for v in args.order.split(",")] if args.order else None
+    board = leaderboard(df, columns, cols, sort=args.sort, order=order)
+    scores = [k for c in columns for k in c.keys if is_score(k)]
+    metric = scores[0] if scores else "macro_f1"
     sig = None
     cache: dict = {}
     if args.bootstrap > 0 and len(board) > 1:
-        boot_metric = next((m for m in metrics if m in METRICS), "macro_f1")
+        boot_metric = next((m for m in scores if m in METRICS), "macro_f1")
         sig = significance(client, df, cols, boot_metric, reference=args.baseline, n_boot=args.bootstrap,
                            cache=cache)
-    fried = friedman(df, cols, metrics[0])
+    fried = friedman(df, cols, metric) if metric in df else None
     name = (parent.data.tags.get("mltc.sweep_id") if parent is not None else None) or \
         "-".join(sorted(df["dataset"].unique())) or "runs"
     out = Path(args.out) if args.out else runs_dir() / "compare" / name
@@ -424,21 +747,49 @@ def compare(args) -> tuple[Report, dict, object]:
     figures = {}
     plot_per_label(client, df, board, cols, out / "per_label_f1_top.png", top=args.top)
     figures["Per-label F1 against label frequency (top configurations)"] = out / "per_label_f1_top.png"
-    by = "strategy" if df["strategy"].nunique() > 1 or not cols else cols[0]
-    plot_distribution(df, metrics[0], out / "metric_distribution.png", by=by)
-    figures[f"{metrics[0]} per {by}"] = out / "metric_distribution.png"
+    if metric in df:
+        by = "strategy" if df["strategy"].nunique() > 1 or not cols else cols[0]
+        plot_distribution(df, metric, out / "metric_distribution.png", by=by)
+        figures[f"{metric} per {by}"] = out / "metric_distribution.png"
     if fried is not None:
         plot_cd_diagram(fried["ranks"], fried["cd"], out / "cd_diagram.png",
-                        title=f"{metrics[0]}: Friedman p = {fried['p']:.3g}, Nemenyi CD = {fried['cd']:.2f}")
+                        title=f"{metric}: Friedman p = {fried['p']:.3g}, Nemenyi CD = {fried['cd']:.2f}")
         figures["Critical-difference diagram"] = out / "cd_diagram.png"
     selection = (f"{len(df)} runs ({len(board)} configurations) from "
                  + (f"sweep {name} (parent run {parent.info.run_id})" if parent is not None else
                     f"experiment(s) {', '.join(args.experiment or ['all'])}")
-                 + (f", filter: {args.filter}" if args.filter else "") + f"; configurations told apart by "
-                 f"{', '.join(cols)}; ± is the s.d. over seeds.")
-    report = Report(f"mltc compare: {name}", board, _fmt_board(board, metrics), sig, fried, figures, selection)
+                 + (f", filter: {'; '.join(args.filter)}" if args.filter else "") + f"; configurations told apart "
+                 f"by {', '.join(cols)}; ± is the s.d. over seeds.")
+    show = format_board(board, columns, cols, percent=args.percent, digits=args.digits, sd=args.sd,
+                        bold_best=args.bold_best)
+    report = Report(f"mltc compare: {name}", board, show, sig, fried, figures, selection)
     files = report.write(out)
     return report, files, parent
+
+
+def log_report(client, parent_run_id, files) -> None:
+    """Log the report's files to ``artifacts/compare/`` of the sweep's parent run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, path in files.items():
+            Path(tmp, name).write_bytes(Path(path).read_bytes())
+        client.log_artifacts(parent_run_id, tmp, artifact_path="compare")
+
+
+def report_sweep(parent_run_id: str, uri: str | None = None, out=None, bootstrap: int = 1000) -> dict | None:
+    """Compare the runs of a finished sweep and log the report to its parent run (for a sweep-end callback).
+
+    Never raises: a sweep whose jobs all failed, or a store that cannot be read, gives a warning and None.
+    """
+    argv = ["--sweep", parent_run_id, "--bootstrap", str(bootstrap)]
+    argv += ["--uri", uri] if uri else []
+    argv += ["--out", str(out)] if out else []
+    try:
+        _, files, parent = compare(build_parser().parse_args(argv))
+        log_report(_client(uri), parent.info.run_id, files)
+    except Exception as err:  # noqa: BLE001 -- a report must never turn a finished sweep into a failure
+        log.warning("mltc compare: no report for sweep parent run %s: %s", parent_run_id, err)
+        return None
+    return files
 
 
 def main(argv=None) -> int:
@@ -450,15 +801,14 @@ def main(argv=None) -> int:
     except CompareError as err:
         print(f"mltc compare: {err}", file=sys.stderr)
         return 2
-    print(report.markdown())
-    print(f"written: {', '.join(str(p) for p in files.values())}")
+    # with --table-only, stdout is the table alone (to paste); the rest goes to stderr
+    info = sys.stderr if args.table_only else sys.stdout
+    print(markdown_table(report.board_show) if args.table_only else report.markdown())
+    print(f"written: {', '.join(str(p) for p in files.values())}", file=info)
     if parent is not None and not args.no_log:
-        client = _client(args.uri)
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, path in files.items():
-                Path(tmp, name).write_bytes(Path(path).read_bytes())
-            client.log_artifacts(parent.info.run_id, tmp, artifact_path="compare")
-        print(f"logged to the sweep's parent run {parent.info.run_id} (artifacts/compare/); see `mltc ui`.")
+        log_report(_client(args.uri), parent.info.run_id, files)
+        print(f"logged to the sweep's parent run {parent.info.run_id} (artifacts/compare/); see `mltc ui`.",
+              file=info)
     return 0
 
 
