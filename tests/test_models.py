@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from lightgbm import LGBMClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.estimator_checks import (check_get_params_invariance, check_no_attributes_set_in_init,
@@ -12,7 +13,7 @@ from sklearn.utils.estimator_checks import (check_get_params_invariance, check_n
 from xgboost import XGBClassifier
 
 from mltc.models import BinaryRelevance, predict_scores
-from mltc.models.boosting import BoostedBinaryRelevance
+from mltc.models.boosting import BoostedBinaryRelevance, chi2_per_label
 from mltc.models.losses import (AsymmetricLoss, ClassBalancedFocalLoss, DistributionBalancedLoss, FocalLoss,
                                 LabelSmoothingBCE, WeightedBCE)
 from mltc.models.transforms import ClassifierChain, EnsembleClassifierChains, LabelPowerset, RAkEL
@@ -51,13 +52,53 @@ def test_bce_objective_reproduces_the_builtin_logloss(small, make):
         np.testing.assert_allclose(custom.decision_function(X)[:, j], m, rtol=1e-4, atol=1e-4)
 
 
-def test_builtin_path_sets_each_labels_scale_pos_weight(small):
+def test_builtin_balanced_equals_scale_pos_weight_started_at_the_weighted_optimum(small):
+    # balanced weights make the weighted prior 1/2, so the weighted optimum start is margin 0: XGBoost's
+    # scale_pos_weight with base_score 0.5, and LightGBM's without boost_from_average, must grow the same trees
     X, Y = small
-    m = BoostedBinaryRelevance(_xgb(), pos_weight="balanced").fit(X, Y)
     expected = (len(Y) - Y.sum(0)) / Y.sum(0)
-    np.testing.assert_allclose(m.scale_pos_weight_, expected)
-    assert [e.get_params()["scale_pos_weight"] for e in m.model_.estimators_] == pytest.approx(expected)
+    for make, kw in [(_xgb, dict(base_score=0.5)), (_lgbm, dict(boost_from_average=False))]:
+        m = BoostedBinaryRelevance(make(), pos_weight="balanced").fit(X, Y)
+        np.testing.assert_allclose(m.scale_pos_weight_, expected)
+        np.testing.assert_allclose(m.init_margins_, 0.0, atol=1e-12)
+        for j in range(Y.shape[1]):
+            ref = make(scale_pos_weight=expected[j], **kw).fit(X, Y[:, j])
+            r = ref.predict(X, output_margin=True) if make is _xgb else ref.predict(X, raw_score=True)
+            np.testing.assert_allclose(m.decision_function(X)[:, j], r, rtol=1e-4, atol=1e-4)
     assert predict_scores(m, X)[0].shape == Y.shape
+
+
+@pytest.fixture(scope="module")
+def rare_sparse():
+    """Sparse TF-IDF-like rows and labels with 8-40 positives among 1,200 documents (Reuters' tail)."""
+    rng = np.random.default_rng(0)
+    X = sp.random(1200, 100, density=0.05, random_state=1, format="csr", data_rvs=lambda k: rng.uniform(0.1, 1, k))
+    Y = np.zeros((1200, 4), dtype=np.int8)
+    for j, k in enumerate([8, 12, 20, 40]):
+        # positives use the label's own term: learnable, but only a handful of them
+        Y[rng.choice(np.flatnonzero(X[:, j].toarray().ravel() > 0), k, replace=False), j] = 1
+    return X, Y
+
+
+def test_balanced_lightgbm_is_not_worse_than_unweighted_on_rare_labels(rare_sparse):
+    """Regression: LightGBM with balanced per-label weights used to rank its own training rows at chance.
+
+    With ``scale_pos_weight`` LightGBM starts from the unweighted log-odds (about -5 for 8 of 1,200), the
+    first tree moves its positives' leaves by ~scale_pos_weight logits, and the negatives sharing those
+    leaves stay at probability 1 (zero hessian, no leaf can reach ``min_sum_hessian_in_leaf``).
+    """
+    from sklearn.metrics import average_precision_score
+    X, Y = rare_sparse
+    lgbm = lambda: LGBMClassifier(n_estimators=50, learning_rate=0.2, min_child_samples=5, verbose=-1, n_jobs=1)
+    scores = {w: BoostedBinaryRelevance(lgbm(), pos_weight=w).fit(X, Y).predict_proba(X) for w in ("none", "balanced")}
+    xgb = BoostedBinaryRelevance(XGBClassifier(n_estimators=50, learning_rate=0.2, n_jobs=1),
+                                 pos_weight="balanced").fit(X, Y).predict_proba(X)
+    for j in range(Y.shape[1]):
+        ap = {w: average_precision_score(Y[:, j], s[:, j]) for w, s in scores.items()}
+        assert ap["balanced"] >= ap["none"] - 0.05
+        assert ap["balanced"] >= average_precision_score(Y[:, j], xgb[:, j]) - 0.05
+        # a balanced booster may lift uncertain negatives, not most of them
+        assert np.mean(scores["balanced"][Y[:, j] == 0, j] > 0.5) < 0.05
 
 
 @pytest.mark.parametrize("make", [_xgb, _lgbm], ids=["xgboost", "lightgbm"])
@@ -78,6 +119,54 @@ def test_integer_sample_weights_equal_repeated_rows(small, loss):
     a = BoostedBinaryRelevance(_lgbm(), loss=loss).fit(X, Y, sample_weight=w)
     b = BoostedBinaryRelevance(_lgbm(), loss=loss).fit(X[rep], Y[rep])
     np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_chi2_per_label_matches_scikit_learn(rare_sparse):
+    from sklearn.feature_selection import chi2
+    X, Y = rare_sparse
+    ours = chi2_per_label(X, Y)
+    for j in range(Y.shape[1]):
+        np.testing.assert_allclose(ours[j], np.nan_to_num(chi2(X, Y[:, j])[0]), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(chi2_per_label(X.toarray(), Y), ours, rtol=1e-10)
+
+
+def test_feature_selection_keeps_each_labels_top_chi2_columns(rare_sparse):
+    X, Y = rare_sparse
+    m = BoostedBinaryRelevance(_lgbm(), max_features_per_label=10).fit(X, Y)
+    chi = chi2_per_label(X, Y)
+    for j, cols in enumerate(m.features_):
+        assert len(cols) == 10 and j in cols  # the label's own term is the most informative
+        assert chi[j, cols].min() >= np.sort(chi[j])[-10]
+    # a booster seeing only its selected columns scores like one given the full matrix restricted to them
+    ref = BoostedBinaryRelevance(_lgbm()).fit(X[:, m.features_[1]], Y[:, [1]])
+    np.testing.assert_allclose(m.decision_function(X)[:, 1], ref.decision_function(X[:, m.features_[1]])[:, 0])
+    with pytest.raises(ValueError, match="non-negative"):
+        BoostedBinaryRelevance(_lgbm(), max_features_per_label=2).fit(-X.toarray(), Y)
+
+
+@pytest.mark.parametrize("make", [_xgb, _lgbm], ids=["xgboost", "lightgbm"])
+@pytest.mark.parametrize("loss", [None, FocalLoss(alpha=None)], ids=["builtin", "focal"])
+def test_early_stopping_holds_out_a_stratified_slice_and_keeps_the_best_trees(rare_sparse, make, loss):
+    X, Y = rare_sparse
+    kw = dict(loss=loss, pos_weight="balanced", early_stopping_rounds=3, validation_fraction=0.25,
+              min_val_positives=3, random_state=0)
+    big = make().set_params(n_estimators=200)
+    m = BoostedBinaryRelevance(big, **kw).fit(X, Y)
+    # 8 positives x 0.25 = 2 held out: too few to rank on, so that label trains all 200 trees on every row
+    assert m.n_trees_[0] == 200
+    # the label's own term separates it perfectly: held-out precision stops improving long before 200 trees
+    assert 0 < m.n_trees_[3] < 200
+    again = BoostedBinaryRelevance(big, **kw).fit(X, Y)
+    np.testing.assert_array_equal(m.n_trees_, again.n_trees_)
+    np.testing.assert_allclose(m.decision_function(X), again.decision_function(X))
+
+
+def test_stratified_holdout_takes_the_fraction_of_each_class():
+    from mltc.models.boosting import _stratified_holdout
+    y = np.r_[np.ones(40), np.zeros(360)]
+    held = _stratified_holdout(y, 0.1, 3, np.random.default_rng(0))
+    assert y[held].sum() == 4 and (y[held] == 0).sum() == 36 and len(np.unique(held)) == 40
+    assert _stratified_holdout(np.r_[np.ones(20), np.zeros(100)], 0.1, 3, np.random.default_rng(0)) is None
 
 
 @pytest.mark.parametrize("loss", [FocalLoss(gamma=2.0, alpha=None), LabelSmoothingBCE(), ClassBalancedFocalLoss(),
