@@ -93,7 +93,7 @@ def parse_filters(filters) -> tuple[str | None, list]:
     """Turn ``--filter`` values into one MLflow filter string and client-side ``(column, values)`` pairs.
 
     A value is either an MLflow filter string (passed as is) or a shorthand ``key=value``: ``key`` is a
-    group (``strategy=mlsol``, tag ``mltc.strategy``), ``params.<key>``, ``tags.<key>``,
+    group (``strategy=mlsol``, tag ``mltc.strategy``), ``seed``, ``params.<key>``, ``tags.<key>``,
     ``metrics.<key>`` or ``attributes.<key>``; the operators are ``= != > >= < <=``. ``key=a,b`` keeps
     runs whose value is any of ``a``, ``b`` (MLflow has no ``IN`` for tags and params, so it is applied
     after the search).
@@ -107,7 +107,7 @@ def parse_filters(filters) -> tuple[str | None, list]:
         key, op, value = m.groups()
         key = GROUP_ALIASES.get(key, key)
         head, _, rest = key.partition(".")
-        if key in GROUPS:
+        if key in GROUPS or key in ("seed", "sweep_id", "config_hash"):
             column, mlflow_key = key, f"tags.`mltc.{key}`"
         elif head in ("params", "tags") and rest:
             column, mlflow_key = key, f"{head}.`{rest}`"
