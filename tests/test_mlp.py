@@ -163,6 +163,27 @@ def test_early_stopping_keeps_the_best_epoch(small):
     assert bce == pytest.approx(curve.min(), rel=1e-4)
 
 
+def test_early_stopping_on_tuned_macro_f1_keeps_the_best_epoch(small):
+    from sklearn.metrics import f1_score
+
+    X, Y = small
+    m = MLPClassifierHead(hidden_layer_sizes=[32], dropout=0.0, learning_rate=0.05, max_epochs=30, tol=0.0,
+                          early_stopping_metric="macro_f1", n_iter_no_change=3, validation_fraction=0.25,
+                          random_state=0).fit(X, Y)
+    curve = np.asarray(m.validation_score_curve_)
+    assert len(curve) == len(m.validation_loss_curve_) == m.n_epochs_
+    assert m.best_epoch_ == int(np.argmax(curve)) + 1 and m.best_validation_score_ == curve.max()
+    assert m.n_epochs_ == m.max_epochs or m.n_epochs_ == m.best_epoch_ + m.n_iter_no_change
+    # recompute the kept epoch's score independently: for each label the best F1 over every cut of its scores
+    val = m.validation_indices_
+    P = m.predict_proba(X[val])
+    best = []
+    for j in range(Y.shape[1]):
+        cuts = np.unique(P[:, j])
+        best.append(max(f1_score(Y[val, j], (P[:, j] >= c).astype(int), zero_division=0) for c in cuts))
+    assert np.mean(best) == pytest.approx(curve.max(), abs=1e-9)
+
+
 def test_count_dependent_losses_learn_from_the_training_rows_only(small):
     X, Y = small
     m = MLPClassifierHead(hidden_layer_sizes=[4], loss=DistributionBalancedLoss(), max_epochs=1,

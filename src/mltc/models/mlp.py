@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.metrics import f1_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
@@ -32,6 +33,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from mltc.models.losses import (AsymmetricLoss, BinaryLoss, ClassBalancedFocalLoss, DistributionBalancedLoss,
                                 FocalLoss, LabelSmoothingBCE, WeightedBCE)
 from mltc.models.weights import WEIGHT_SCHEMES, scale_pos_weight
+from mltc.thresholds import PerLabelThreshold
 
 try:
     import torch
@@ -200,9 +202,13 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
         improved by ``tol`` for ``n_iter_no_change`` epochs; without it all rows train for
         ``max_epochs``.
     validation_fraction : float in (0, 1), default=0.1
+    early_stopping_metric : {"loss", "macro_f1"}, default="loss"
+        What early stopping watches on the held-out share: the training loss, or macro-F1 at
+        per-label F1-optimal thresholds (what the pipeline's per-label thresholds will do; the
+        loss keeps falling for frequent labels after rare labels' F1 has peaked, or the other way).
     n_iter_no_change : int, default=3
     tol : float, default=1e-4
-        Relative improvement of the validation loss that counts.
+        Improvement that counts: relative for the loss, absolute for macro-F1.
     prior_bias : bool, default=True
         Start each output bias at the label's training log-odds (Lin et al. 2017), so rare
         labels do not spend the first epochs unlearning a 0.5 prior.
@@ -216,6 +222,8 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
         Epochs trained; ``best_epoch_`` is the one whose weights are kept (1-based).
     loss_curve_, validation_loss_curve_ : list of float
         Mean training / validation loss per epoch.
+    validation_score_curve_ : list of float
+        Held-out macro-F1 (per-label thresholds) per epoch, with ``early_stopping_metric="macro_f1"``.
     validation_indices_ : ndarray of int
         Rows of ``X`` held out for early stopping (empty without it).
     loss_ : BinaryLoss or None
@@ -243,6 +251,7 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "early_stopping_metric": [StrOptions({"loss", "macro_f1"})],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "prior_bias": ["boolean"],
@@ -252,8 +261,8 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, hidden_layer_sizes=(512,), dropout=0.5, loss=None, pos_weight="none", beta=0.999,
                  learning_rate=1e-3, weight_decay=0.0, batch_size=64, max_epochs=30, early_stopping=True,
-                 validation_fraction=0.1, n_iter_no_change=3, tol=1e-4, prior_bias=True, device="cpu",
-                 random_state=None):
+                 validation_fraction=0.1, early_stopping_metric="loss", n_iter_no_change=3, tol=1e-4,
+                 prior_bias=True, device="cpu", random_state=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
         self.loss = loss
@@ -265,6 +274,7 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
         self.max_epochs = max_epochs
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.early_stopping_metric = early_stopping_metric
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.prior_bias = prior_bias
@@ -304,6 +314,16 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
                 y = torch.from_numpy(Y[r]).to(self.device_)
                 total += float((torch.from_numpy(W[r]).to(self.device_) * elementwise_loss(self.loss_, z, y)).sum())
         return total / (len(rows) * Y.shape[1])
+
+    def _tuned_macro_f1(self, net, X, Y, rows):
+        """Macro-F1 of the held-out rows, each label cut at its F1-optimal threshold."""
+        net.eval()
+        with torch.no_grad():
+            Z = np.vstack([net(_Batch(X, rows[s:s + 2048], self.device_)).cpu().numpy()
+                           for s in range(0, len(rows), 2048)])
+        Yv = Y[rows].astype(np.int8)
+        pred = PerLabelThreshold(fallback="fixed").fit(Z, Yv, score_kind="margin").predict(Z)
+        return float(f1_score(Yv, pred, average="macro", zero_division=0))
 
     # -- API ----------------------------------------------------------------------------------------------
 
@@ -359,8 +379,9 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
         opt = torch.optim.AdamW(net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay,
                                 fused=True)
 
-        self.loss_curve_, self.validation_loss_curve_ = [], []
-        best, best_state, stall = np.inf, None, 0
+        self.loss_curve_, self.validation_loss_curve_, self.validation_score_curve_ = [], [], []
+        by_f1 = self.early_stopping_metric == "macro_f1"
+        best, best_state, stall = (-np.inf if by_f1 else np.inf), None, 0
         self.best_epoch_ = self.max_epochs
         for epoch in range(1, self.max_epochs + 1):
             net.train()
@@ -381,9 +402,16 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
                 continue
             v = self._mean_loss(net, X, Y, W, val_rows)
             self.validation_loss_curve_.append(v)
-            log.info("epoch %d: train loss %.5g, validation loss %.5g", epoch, self.loss_curve_[-1], v)
-            if v < best * (1 - self.tol):
-                best, stall, self.best_epoch_ = v, 0, epoch
+            if by_f1:
+                f1 = self._tuned_macro_f1(net, X, Y, val_rows)
+                self.validation_score_curve_.append(f1)
+                improved = f1 > best + self.tol
+            else:
+                improved = v < best * (1 - self.tol)
+            log.info("epoch %d: train loss %.5g, validation loss %.5g%s", epoch, self.loss_curve_[-1], v,
+                     f", validation macro-F1 {f1:.4f}" if by_f1 else "")
+            if improved:
+                best, stall, self.best_epoch_ = (f1 if by_f1 else v), 0, epoch
                 best_state = copy.deepcopy(net.state_dict())
             else:
                 stall += 1
@@ -392,7 +420,9 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
         if best_state is not None:
             net.load_state_dict(best_state)
         self.n_epochs_ = epoch
-        self.best_validation_loss_ = best if self.early_stopping else None
+        self.best_validation_loss_ = (self.validation_loss_curve_[self.best_epoch_ - 1]
+                                      if self.early_stopping else None)
+        self.best_validation_score_ = best if self.early_stopping and by_f1 else None
         self.validation_indices_ = val_rows
         self.network_ = net.eval()
         self.n_features_in_ = X.shape[1]
