@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from mltc.compare import ALIASES, CompareError, build_parser, parse_columns, parse_filters, report_sweep
+from mltc.compare import (ALIASES, CompareError, build_parser, leaderboard, load_runs, parse_columns, parse_filters,
+                          report_sweep, runs_frame)
 from mltc.compare import main as compare_main
 from mltc.tracking import MlflowTracker
 
@@ -127,7 +128,7 @@ def test_filters_match_mlflow_filter_strings(store, tmp_path, capsys):
     assert short.equals(long) and set(short["strategy"]) == set(expected["tags.mltc.strategy"]) == {"none"}
     both = _table(capsys, uri, *base, "--sweep", "s1", "--filter", "strategy=none,mlsol", "--filter", "seed=1")
     assert list(both["strategy"]) == ["none", "mlsol"] and "runs" not in both  # one seed each
-    high = _table(capsys, uri, *base, "--filter", "micro_f1>=0.7", "--by", "strategy,experiment,tags.mltc.seed")
+    high = _table(capsys, uri, *base, "--experiment", "toy", "--filter", "micro_f1>=0.7", "--by", "strategy,experiment,tags.mltc.seed")
     assert len(high) == (_mlflow_frame(uri)["metrics.micro_f1"] >= 0.7).sum()
     with pytest.raises(CompareError, match="not a group"):
         parse_filters(["colour=red"])
@@ -136,7 +137,7 @@ def test_filters_match_mlflow_filter_strings(store, tmp_path, capsys):
 
 def test_standalone_runs_and_loss_grouping(store, tmp_path, capsys):
     uri, _ = store
-    solo = _table(capsys, uri, "--sweep", "none", "--by", "experiment", "--out", str(tmp_path), "--metrics",
+    solo = _table(capsys, uri, "--experiment", "toy", "--sweep", "none", "--by", "experiment", "--out", str(tmp_path), "--metrics",
                   "micro_f1/macro_f1")
     assert solo.to_dict("records") == [{"experiment": "solo", "micro-F1 / macro-F1": "0.7500 / 0.5000"}]
     loss = _table(capsys, uri, "--sweep", "s1", "--by", "model,loss", "--out", str(tmp_path), "--metrics",
@@ -147,6 +148,23 @@ def test_standalone_runs_and_loss_grouping(store, tmp_path, capsys):
     assert compare_main(["--uri", uri, "--no-log", "--metrics", "mean_irr", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "mean_irr" in err and "mean_ir" in err and "params.<key>" in err
+
+
+def test_same_configuration_twice_keeps_the_latest_run(store):
+    uri, _ = store
+    tags = {"mltc.dataset": "d", "mltc.strategy": "none", "mltc.seed": 1}
+    ids = []
+    for extra, params, value in (({"mltc.config_hash": "h1"}, {"x": 1}, 0.1), ({}, {"x": 1}, 0.2),
+                                 ({}, {"x": 2}, 0.3)):
+        t = MlflowTracker(uri=uri).start(experiment="dup", tags={**tags, **extra}, params=params)
+        t.log_metrics({"micro_f1": value})
+        t.end("FINISHED")
+        ids.append(t.run_id)
+    client = MlflowClient(uri)
+    frame = runs_frame(load_runs(client, ["dup"])[0])
+    # the first two are one configuration (an older run has no config-hash tag): the later one stays
+    assert set(frame["run_id"]) == {ids[1], ids[2]}
+    assert leaderboard(frame, ["micro_f1"], ["strategy"])["micro_f1"].iloc[0] == pytest.approx(0.25)
 
 
 def test_report_sweep_logs_report_to_parent(store, tmp_path):

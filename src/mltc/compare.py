@@ -185,7 +185,8 @@ def runs_frame(runs) -> pd.DataFrame:
     """One row per run: run id, group choices, seed, config hash, ``wall_s``, every metric, and every param
     and tag (as ``params.<key>`` / ``tags.<key>``).
 
-    A configuration run more than once with the same seed (``tracking.resume=false``) keeps its latest run.
+    A configuration run more than once (same params and options, or same ``mltc.config_hash`` for runs
+    without params: ``tracking.resume=false``, a single run repeated in a sweep) keeps its latest run.
     """
     rows = []
     for r in runs:
@@ -194,7 +195,10 @@ def runs_frame(runs) -> pd.DataFrame:
         row = {"run_id": r.info.run_id, "start_time": r.info.start_time, "end_time": end,
                "parent_run_id": t.get("mlflow.parentRunId", ""),
                "seed": t.get("mltc.seed", r.data.params.get("seed", "")),
-               "config_hash": t.get("mltc.config_hash", r.info.run_id),
+               # the flattened resolved config names the configuration, also for runs logged before the
+               # config-hash tag existed (a sweep job and a single run of one config are the same run twice)
+               "config_hash": _params_key(r.data.params, t) if r.data.params else
+               t.get("mltc.config_hash", r.info.run_id),
                # the run's duration as the tracker saw it: load to log, whatever the stages were
                "wall_s": (end - r.info.start_time) / 1000.0 if end and r.info.start_time else np.nan}
         for g in GROUPS:
@@ -205,6 +209,13 @@ def runs_frame(runs) -> pd.DataFrame:
         rows.append(row)
     df = pd.DataFrame(rows).sort_values("start_time")
     return df.drop_duplicates("config_hash", keep="last").reset_index(drop=True)
+
+
+def _params_key(params: dict, tags: dict) -> str:
+    import hashlib
+
+    choices = [(g, tags.get(f"mltc.{g}", "")) for g in GROUPS]
+    return "params:" + hashlib.sha256(repr((sorted(params.items()), choices)).encode()).hexdigest()[:16]
 
 
 def _resolve_key(key: str) -> str:
