@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mltc.callbacks import current_sweep, progress, record_skip
 from mltc.paths import runs_dir
-from mltc.tracking import config_hash
+from mltc.tracking import config_hash, details_metrics
 
 log = logging.getLogger("mltc")
 
@@ -132,8 +133,10 @@ def _write_predictions(result, Y):
     return write
 
 
-def run_config(cfg: DictConfig):
+def run_config(cfg: DictConfig, on_stage=None):
     """Build the configured objects and run the pipeline (no tracking, no printing).
+
+    ``on_stage`` is passed to :func:`~mltc.pipeline.run_pipeline`.
 
     Returns
     -------
@@ -153,9 +156,50 @@ def run_config(cfg: DictConfig):
     result = run_pipeline(dataset, splitter=objs["split"], featurizer=objs["features"], model=objs["model"],
                           strategy=objs["strategy"], thresholder=objs["thresholds"], augmenter=objs["augment"],
                           head_min=cfg.metrics.get("head_min"), tail_max=cfg.metrics.get("tail_max"),
-                          random_state=cfg.seed)
+                          random_state=cfg.seed, on_stage=on_stage)
     result.timings = {"load": load_time, **result.timings}
     return dataset, result
+
+
+class _Background:
+    """Run ``fn`` once in a background thread; :meth:`wait` joins it and re-raises its error.
+
+    The tracker's start (importing MLflow, opening the store, creating the run, logging
+    params) is launched when the model starts fitting: fitting spends its time in
+    compiled code that releases the GIL, so this work overlaps it instead of adding to it.
+    """
+
+    def __init__(self, fn):
+        self._fn = fn
+        self._thread = None
+        self._error = None
+        self._lock = threading.Lock()
+        self.waited = 0.0
+
+    def on_stage(self, name: str) -> None:
+        if name == "fit":
+            self.launch()
+
+    def launch(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="mltc-tracking", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._fn()
+        except BaseException as err:  # noqa: BLE001 -- handed to the main thread by wait()
+            self._error = err
+
+    def wait(self) -> None:
+        self.launch()
+        t = time.perf_counter()
+        self._thread.join()
+        self.waited += time.perf_counter() - t
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
 
 
 def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_errors: bool | None = None) -> float:
@@ -166,7 +210,7 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
     float
         The metric named by ``metrics.objective`` (NaN for a failed job of a sweep).
     """
-    from mltc.report import print_results, result_artifacts
+    from mltc.report import print_results, result_artifacts, warm_up
 
     choices = _choices() if choices is None else choices
     raise_errors = (not _is_multirun()) if raise_errors is None else raise_errors
@@ -192,17 +236,26 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
             log.info("[mltc] skipped: this configuration already has a FINISHED run (%s); tracking.resume=false "
                      "reruns it", done.info.run_id)
             return float(done.data.metrics.get(cfg.metrics.objective, math.nan))
-    tracker.start(experiment=experiment, run_name=run_name, tags=tags, params=params,
-                  parent_run_id=sweep["run_id"] if sweep else None)
+    logs_artifacts = getattr(tracker, "logs_artifacts", True)
+
+    def start():
+        tracker.start(experiment=experiment, run_name=run_name, tags=tags, params=params,
+                      parent_run_id=sweep["run_id"] if sweep else None)
+        if logs_artifacts:
+            warm_up()
+
+    background = _Background(start)
     try:
-        dataset, result = run_config(cfg)
-        tracker.log_metrics(result.metrics)
-        tracker.log_metrics(result.val_metrics, prefix="val_")
-        tracker.log_metrics({f"time_{k}": v for k, v in result.timings.items()})
-        tracker.log_metrics({k: v for k, v in result.sizes.items()})
-        tracker.log_metrics({f"threshold_{k}": v for k, v in result.threshold_summary.items()})
-        for part, prof in result.profiles.items():
-            tracker.log_metrics({f"{part}_{k}": v for k, v in prof.items() if k != "per_label"})
+        dataset, result = run_config(cfg, on_stage=background.on_stage)
+        background.wait()
+        metrics = {**result.metrics, **{f"val_{k}": v for k, v in result.val_metrics.items()},
+                   **{f"time_{k}": v for k, v in result.timings.items()}, **result.sizes,
+                   **{f"threshold_{k}": v for k, v in result.threshold_summary.items()},
+                   **{f"{part}_{k}": v for part, prof in result.profiles.items() for k, v in prof.items()
+                      if k != "per_label"},
+                   **details_metrics(result.details),
+                   "time_tracking_wait": background.waited}
+        tracker.log_metrics(metrics)
         files = result_artifacts(result, OmegaConf.to_yaml(cfg, resolve=True))
         if all(k in result.extra for k in ("test_index", "test_pred", "test_scores")):
             # per-document test predictions: what paired bootstrap comparisons in `mltc compare` need
@@ -217,6 +270,11 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         return float(result.metrics[objective])
     except BaseException as err:  # noqa: BLE001 -- every failure is recorded, then re-raised or reported
         message = explain(err, cfg)
+        try:
+            background.wait()  # the run must exist to be marked FAILED
+        except BaseException as start_err:  # noqa: BLE001 -- the tracker itself failed: say so
+            if start_err is not err:
+                log.error("the tracker could not start: %s", explain(start_err, cfg))
         tracker.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED", error=message)
         if raise_errors or isinstance(err, KeyboardInterrupt):
             if isinstance(err, Exception) and not isinstance(err, ConfigError):

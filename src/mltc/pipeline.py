@@ -45,6 +45,7 @@ class RunResult:
     label_names: list
     dataset_description: str = ""
     extra: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
 
 
 class ResampledModel(BaseEstimator):
@@ -91,20 +92,50 @@ def _fit_model(model, X, Y, sample_weight):
 
 
 class _Timer(dict):
+    def __init__(self, on_stage=None):
+        super().__init__()
+        self.on_stage = on_stage
+
     @contextmanager
     def __call__(self, name):
         t = time.perf_counter()
         log.info("%s ...", name)
+        if self.on_stage is not None:
+            self.on_stage(name)
         yield
         self[name] = self.get(name, 0.0) + time.perf_counter() - t
+
+
+def _params(obj) -> dict:
+    return obj.get_params(deep=False) if hasattr(obj, "get_params") else {}
 
 
 def _take(texts, idx):
     return [texts[i] for i in idx]
 
 
+def _summary(obj):
+    """A component's ``summary_`` (a dict), looking inside wrappers (``ResampledModel``, meta-estimators)."""
+    s = getattr(obj, "summary_", None)
+    if isinstance(s, dict):
+        return s
+    for attr in ("model_", "strategy", "model", "estimator_", "estimator"):
+        inner = getattr(obj, attr, None)
+        if inner is not None and inner is not obj:
+            s = getattr(inner, "summary_", None)
+            if isinstance(s, dict):
+                return s
+    return None
+
+
+def collect_details(**components) -> dict:
+    """``{component: summary_}`` for the components that expose a ``summary_`` dict after fitting."""
+    found = {name: _summary(obj) for name, obj in components.items() if obj is not None}
+    return {name: s for name, s in found.items() if s is not None}
+
+
 def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None, thresholder=None,
-                 augmenter=None, head_min=None, tail_max=None, random_state=None) -> RunResult:
+                 augmenter=None, head_min=None, tail_max=None, random_state=None, on_stage=None) -> RunResult:
     """Run one experiment end to end on plain objects.
 
     Parameters
@@ -126,8 +157,17 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
         Training-frequency cut-offs of the head / tail label groups.
     random_state : int, optional
         Seed for the out-of-fold folds.
+    on_stage : callable, optional
+        Called with each stage's name (``"split"``, ``"featurize"``, ``"fit"``, ...) as it
+        starts; the CLI uses it to do its tracking work while the model fits.
+
+    Notes
+    -----
+    ``dataset.unlabeled_texts`` (if any) are featurized with the featurizer fitted on
+    the training texts and handed to a strategy that has an ``X_unlabeled`` parameter
+    (self-training); they never fit the featurizer and never count as training rows.
     """
-    timer = _Timer()
+    timer = _Timer(on_stage)
     strategy = strategy if strategy is not None else NoStrategy()
     if thresholder is None:
         from mltc.thresholds import FixedThreshold
@@ -151,10 +191,18 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
             texts_tr, Y_tr_aug = augmenter.fit_resample_texts(texts_tr, Y_tr)
     else:
         Y_tr_aug = Y_tr
+    unlabeled = getattr(dataset, "unlabeled_texts", None)
+    if unlabeled is not None and "X_unlabeled" not in _params(strategy):
+        raise DataError(f"dataset.unlabeled_path gave {len(unlabeled)} unlabeled texts, but strategy "
+                        f"{type(strategy).__name__} does not use unlabeled data; use strategy=pseudo_label or "
+                        "remove dataset.unlabeled_path.")
     with timer("featurize"):
         X_tr = featurizer.fit_transform(texts_tr)
         X_va = featurizer.transform(_take(dataset.texts, va)) if len(va) else None
         X_te = featurizer.transform(_take(dataset.texts, te))
+        if unlabeled is not None:
+            # transform only: the vocabulary and idf come from the training texts
+            strategy.set_params(X_unlabeled=featurizer.transform(list(unlabeled)))
 
     with timer("resample"):
         X_fit, Y_fit, w_fit = _resample(strategy, X_tr, Y_tr_aug)
@@ -203,13 +251,16 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
     thr = getattr(thresholder, "thresholds_", None)
     if thr is not None:
         report["threshold"] = np.broadcast_to(np.asarray(thr, dtype=float), (dataset.n_labels,))
-    summary = thresholder.summary_() if hasattr(thresholder, "summary_") else {}
+    summary = thresholder.summary_() if callable(getattr(thresholder, "summary_", None)) else {}
     return RunResult(metrics=metrics, val_metrics=val_metrics, per_label=report, profiles=profiles,
                      thresholds=None if thr is None else np.asarray(thr, dtype=float), threshold_summary=summary,
                      timings=dict(timer), label_names=list(dataset.label_names),
                      sizes={"n_train": int(len(tr)), "n_val": int(len(va)), "n_test": int(len(te)),
                             "n_train_fit": int(X_fit.shape[0]), "n_features": int(X_tr.shape[1]),
-                            "n_labels": int(dataset.n_labels)},
+                            "n_labels": int(dataset.n_labels),
+                            **({"n_unlabeled": len(unlabeled)} if unlabeled is not None else {})},
                      dataset_description=dataset.description,
                      # per-document test output, for paired bootstrap comparisons between runs
-                     extra={"test_index": te, "test_pred": P_te, "test_scores": S_te})
+                     extra={"test_index": te, "test_pred": P_te, "test_scores": S_te},
+                     details=collect_details(strategy=strategy, model=fitted, thresholds=thresholder,
+                                             augment=augmenter))

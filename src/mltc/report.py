@@ -5,7 +5,15 @@ import json
 
 import numpy as np
 
-__all__ = ["print_results", "result_artifacts", "plot_per_label_f1"]
+__all__ = ["print_results", "result_artifacts", "plot_per_label_f1", "warm_up"]
+
+
+def warm_up() -> None:
+    """Import what printing and plotting need (called in the background while a model fits)."""
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    import rich.console  # noqa: F401
+    import rich.table  # noqa: F401
 
 
 def print_results(result, show, *, title="") -> None:
@@ -30,12 +38,13 @@ def print_results(result, show, *, title="") -> None:
 
 def plot_per_label_f1(per_label, path) -> None:
     """Per-label test F1 against training frequency (log x axis)."""
-    import matplotlib
+    # a bare Figure on the Agg canvas: pyplot's import and global figure state are not needed
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     colors = {"head": "tab:blue", "medium": "tab:orange", "tail": "tab:red"}
     groups = per_label["group"] if "group" in per_label else ["medium"] * len(per_label)
     x = np.maximum(per_label["train_count"].to_numpy(), 0.8)
@@ -51,7 +60,6 @@ def plot_per_label_f1(per_label, path) -> None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def result_artifacts(result, config_yaml: str) -> dict:
@@ -65,6 +73,8 @@ def result_artifacts(result, config_yaml: str) -> dict:
         "per_label_f1.png": lambda p: plot_per_label_f1(result.per_label, p),
         "timings.json": lambda p: p.write_text(json.dumps(result.timings, indent=2)),
     }
+    if getattr(result, "details", None):
+        files["details.json"] = write_json(result.details)
     if result.thresholds is not None:
         files["thresholds.json"] = write_json({"labels": result.label_names,
                                                "thresholds": np.broadcast_to(result.thresholds,

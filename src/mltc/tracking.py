@@ -5,17 +5,20 @@ import json
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
-from mltc.paths import default_tracking_uri, runs_dir
+from mltc.paths import default_tracking_uri
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MlflowTracker", "NullTracker", "flatten", "config_hash"]
+__all__ = ["MlflowTracker", "NullTracker", "flatten", "config_hash", "details_metrics"]
 
 _MAX_PARAM_LEN = 500  # MLflow's limit on a param value
+_MAX_PARAMS = 100  # MLflow's limit on params in one log_batch
+_MAX_ENTITIES = 1000  # MLflow's limit on metrics + params + tags in one log_batch
 
 
 def flatten(d, prefix="") -> dict:
@@ -36,6 +39,48 @@ def flatten(d, prefix="") -> dict:
     return out
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.floating, np.integer)) and bool(np.isfinite(v))
+
+
+def _steps(v) -> list:
+    """``(step, value)`` pairs: a scalar at step 0, a list of numbers at step = index; non-finite dropped."""
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [(i, x) for i, x in enumerate(v) if _is_number(x)]
+    return [(0, v)] if _is_number(v) else []
+
+
+def details_metrics(details: dict) -> dict:
+    """Metrics from component summaries (``RunResult.details``).
+
+    ``{"strategy": {"rounds": [{"added": 120}, ...], "n_added": 300}}`` gives
+    ``strategy.n_added`` (a scalar) and ``strategy.rounds.added`` (a list: one value per
+    step). Nested dicts join their keys with ``"."``; a list of numbers is one metric
+    over steps; a list of dicts gives one metric over steps per numeric field. Anything
+    else (strings, ragged structures) stays in ``details.json`` only.
+    """
+    out: dict = {}
+
+    def walk(node, key):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{key}.{k}")
+        elif isinstance(node, (list, tuple)) and node and all(isinstance(x, dict) for x in node):
+            fields = dict.fromkeys(f for x in node for f in x)  # first-seen order
+            for f in fields:
+                values = [x.get(f) for x in node]
+                if any(_is_number(v) for v in values):
+                    out[f"{key}.{f}"] = [v if _is_number(v) else float("nan") for v in values]
+        elif isinstance(node, (list, tuple)) and node and all(_is_number(x) for x in node):
+            out[key] = list(node)
+        elif _is_number(node):
+            out[key] = node
+
+    for component, summary in (details or {}).items():
+        walk(summary, str(component))
+    return out
+
+
 def config_hash(cfg: dict) -> str:
     """A short, stable hash of a resolved run configuration (what resume matches on).
 
@@ -52,6 +97,7 @@ class NullTracker:
 
     run_id = None
     resume = False
+    logs_artifacts = False
 
     def start(self, *, experiment, run_name=None, tags=None, params=None, parent_run_id=None):
         return self
@@ -82,6 +128,8 @@ class MlflowTracker:
         In a sweep, skip a job whose configuration already has a FINISHED run
         in the experiment (``tracking.resume=false`` reruns everything).
     """
+
+    logs_artifacts = True
 
     def __init__(self, uri=None, experiment=None, resume=True):
         self.uri = uri
@@ -132,8 +180,8 @@ class MlflowTracker:
         return runs[0] if runs else None
 
     def start(self, *, experiment, run_name=None, tags=None, params=None, parent_run_id=None):
-        """Create the run and log its tags and params."""
-        from mlflow.entities import Param, RunTag
+        """Create the run with its tags, and log its params (one batch per 100, MLflow's limit)."""
+        from mlflow.entities import Param
 
         name = self.experiment or experiment
         exp_id = self._experiment_id(name)
@@ -143,23 +191,24 @@ class MlflowTracker:
         run = self.client.create_run(exp_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
         self.run_id = run.info.run_id
         items = [Param(k, str(v)[:_MAX_PARAM_LEN]) for k, v in flatten(params or {}).items()]
-        for i in range(0, len(items), 100):
-            self.client.log_batch(self.run_id, params=items[i:i + 100])
+        for i in range(0, len(items), _MAX_PARAMS):
+            self.client.log_batch(self.run_id, params=items[i:i + _MAX_PARAMS])
         return self
 
     def log_metrics(self, metrics: dict, prefix: str = ""):
-        """Log finite scalar metrics."""
+        """Log finite metrics in as few batches as MLflow allows.
+
+        A value that is a list of numbers is one metric over steps (step = index).
+        """
         from mlflow.entities import Metric
-        import time
 
         ts = int(time.time() * 1000)
-        items = [Metric(prefix + k, float(v), ts, 0) for k, v in metrics.items()
-                 if isinstance(v, (int, float, np.floating, np.integer)) and np.isfinite(v)]
-        for i in range(0, len(items), 500):
-            self.client.log_batch(self.run_id, metrics=items[i:i + 500])
+        items = [Metric(prefix + k, float(x), ts, step) for k, v in metrics.items() for step, x in _steps(v)]
+        for i in range(0, len(items), _MAX_ENTITIES):
+            self.client.log_batch(self.run_id, metrics=items[i:i + _MAX_ENTITIES])
 
     def log_artifacts(self, files: dict):
-        """Log ``{relative name: writer(path)}`` artifacts via a temporary directory."""
+        """Log ``{relative name: writer(path)}`` artifacts: written to one temporary directory, logged at once."""
         with tempfile.TemporaryDirectory() as tmp:
             for name, writer in files.items():
                 path = Path(tmp) / name

@@ -33,6 +33,11 @@ class Dataset:
         ``None`` where the data set has no official split.
     description : str
         One line shown to users (synthetic data says so here).
+    meta : dict
+        Free-form provenance (data directory, generator settings).
+    unlabeled_texts : list of str, optional
+        Extra documents without labels (``dataset.unlabeled_path``), for strategies
+        that learn from unlabeled data; never training rows, never fit the featurizer.
     """
 
     name: str
@@ -42,6 +47,7 @@ class Dataset:
     splits: dict | None = None
     description: str = ""
     meta: dict = field(default_factory=dict)
+    unlabeled_texts: list | None = None
 
     def __post_init__(self):
         self.Y = np.ascontiguousarray(np.asarray(self.Y, dtype=np.int8))
