@@ -81,6 +81,9 @@ def details_metrics(details: dict) -> dict:
     return out
 
 
+_HASH_NEUTRAL = {"unlabeled_path": None, "unlabeled_text_column": "text", "unlabeled_format": None}
+
+
 def config_hash(cfg: dict) -> str:
     """A short, stable hash of a resolved run configuration (what resume matches on).
 
@@ -89,6 +92,9 @@ def config_hash(cfg: dict) -> str:
     import hashlib
 
     body = {k: v for k, v in cfg.items() if k not in ("tracking", "run_name", "hydra")}
+    if isinstance(body.get("dataset"), dict):
+        # options added later hash as if absent while they keep their default, so existing runs still match
+        body["dataset"] = {k: v for k, v in body["dataset"].items() if _HASH_NEUTRAL.get(k, object()) != v}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -14,7 +14,7 @@ from mltc.data.validate import check_dataset
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_files", "FORMATS"]
+__all__ = ["load_files", "read_unlabeled", "with_unlabeled", "FORMATS"]
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
 _SUFFIX_FORMAT = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
@@ -26,7 +26,8 @@ _SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "v
 def load_files(path: str | os.PathLike, text_column: str = "text", labels_column: str = "labels",
                label_sep: str = ",", split_column: str | None = None, test_path: str | os.PathLike | None = None,
                val_path: str | os.PathLike | None = None, format: str | None = None,
-               name: str | None = None) -> Dataset:
+               name: str | None = None, unlabeled_path: str | os.PathLike | None = None,
+               unlabeled_text_column: str = "text", unlabeled_format: str | None = None) -> Dataset:
     """Load a multi-label text data set from table files.
 
     Parameters
@@ -49,6 +50,13 @@ def load_files(path: str | os.PathLike, text_column: str = "text", labels_column
         allowed) when ``None``.
     name : str, optional
         Data set name (the MLflow experiment); defaults to the stem of ``path``.
+    unlabeled_path : path, optional
+        A file of documents without labels (CSV, TSV, JSON lines, JSON or Parquet, read
+        like ``dataset=files``) for self-training (``strategy=pseudo_label``); see
+        :func:`mltc.data.files.read_unlabeled`.
+    unlabeled_text_column : str, default="text"
+    unlabeled_format : str, optional
+        Format of ``unlabeled_path``; ``None`` infers it from the suffix.
 
     Returns
     -------
@@ -101,7 +109,48 @@ def load_files(path: str | os.PathLike, text_column: str = "text", labels_column
     ds = Dataset(name=name, texts=texts, Y=Y, label_names=label_names, splits=splits,
                  description=f"user files: {', '.join(str(f) for f, _ in sources)}",
                  meta={"path": str(main)})
-    return check_dataset(ds, train_idx=None if splits is None else splits["train"])
+    ds = check_dataset(ds, train_idx=None if splits is None else splits["train"])
+    return with_unlabeled(ds, unlabeled_path, text_column=unlabeled_text_column, format=unlabeled_format)
+
+
+def read_unlabeled(path: str | os.PathLike, *, text_column: str = "text", format: str | None = None) -> list:
+    """Read the texts of a file of unlabeled documents (any other column is ignored).
+
+    Parameters
+    ----------
+    path : path
+        CSV, TSV, JSON lines, JSON or Parquet (format from the suffix, or ``format``).
+    text_column : str, default="text"
+    format : {"csv", "tsv", "jsonl", "json", "parquet"}, optional
+
+    Returns
+    -------
+    list of str
+        The non-empty texts, in file order (empty ones are dropped with a warning).
+    """
+    file = Path(path).expanduser()
+    frame = _read(file, format)
+    if text_column not in frame.columns:
+        found = ", ".join(repr(str(c)) for c in frame.columns) or "none"
+        raise DataError(f"{file} has no column {text_column!r}; columns found: {found}. Name the text column with "
+                        "dataset.unlabeled_text_column=.")
+    texts = [_as_text(v) for v in frame[text_column].tolist()]
+    kept = [t for t in texts if t.strip()]
+    if len(kept) < len(texts):
+        log.warning("%s: dropping %d unlabeled rows with empty text.", file, len(texts) - len(kept))
+    if not kept:
+        raise DataError(f"{file}: no unlabeled text in column {text_column!r}; check dataset.unlabeled_path and "
+                        "dataset.unlabeled_text_column.")
+    return kept
+
+
+def with_unlabeled(ds: Dataset, path, *, text_column: str = "text", format: str | None = None) -> Dataset:
+    """``ds`` carrying the texts of ``path`` as ``unlabeled_texts`` (``ds`` unchanged when ``path`` is None)."""
+    if path is None:
+        return ds
+    ds.unlabeled_texts = read_unlabeled(path, text_column=text_column, format=format)
+    log.info("%s: %d unlabeled documents from %s", ds.name, len(ds.unlabeled_texts), path)
+    return ds
 
 
 def _stem(path: Path) -> str:

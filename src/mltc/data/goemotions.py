@@ -9,6 +9,7 @@ import numpy as np
 
 from mltc.data.base import DataError, Dataset
 from mltc.data.download import RemoteFile, cache_dir, fetch, mirror_url, require_files, sha256sum
+from mltc.data.files import with_unlabeled
 from mltc.data.validate import check_dataset
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,8 @@ _MAX_REPORTED = 5
 
 
 def load_goemotions(data_dir: str | os.PathLike | None = None, download: bool = True,
-                    base_url: str | None = None) -> Dataset:
+                    base_url: str | None = None, unlabeled_path: str | os.PathLike | None = None,
+                    unlabeled_text_column: str = "text", unlabeled_format: str | None = None) -> Dataset:
     """Load GoEmotions: 58k Reddit comments, 27 emotions plus neutral, official split.
 
     Demszky et al., "GoEmotions: A Dataset of Fine-Grained Emotions", ACL 2020.
@@ -45,6 +47,13 @@ def load_goemotions(data_dir: str | os.PathLike | None = None, download: bool = 
     base_url : str, optional
         Mirror root holding ``goemotions/<file>``; defaults to ``$MLTC_DATA_URL``, else
         the authors' GitHub files.
+    unlabeled_path : path, optional
+        A file of documents without labels (CSV, TSV, JSON lines, JSON or Parquet, read
+        like ``dataset=files``) for self-training (``strategy=pseudo_label``); see
+        :func:`mltc.data.files.read_unlabeled`.
+    unlabeled_text_column : str, default="text"
+    unlabeled_format : str, optional
+        Format of ``unlabeled_path``; ``None`` infers it from the suffix.
 
     Returns
     -------
@@ -61,10 +70,10 @@ def load_goemotions(data_dir: str | os.PathLike | None = None, download: bool = 
         _warn_if_modified(paths)
 
     label_names = _read_labels(paths["labels.txt"])
-    texts, rows, splits, problems = [], [], {}, []
+    texts, ids, row_of, splits, problems = [], [], [], {}, []
     for split, fname in _SPLITS:
         start = len(texts)
-        _read_tsv(paths[fname], len(label_names), texts, rows, problems)
+        _read_tsv(paths[fname], len(label_names), texts, ids, row_of, problems)
         splits[split] = np.arange(start, len(texts))
     if problems:
         shown = "\n  ".join(problems[:_MAX_REPORTED])
@@ -74,12 +83,12 @@ def load_goemotions(data_dir: str | os.PathLike | None = None, download: bool = 
                         "Fix or remove these lines, or delete the files to download the original release.")
 
     Y = np.zeros((len(texts), len(label_names)), dtype=np.int8)
-    for i, ids in enumerate(rows):
-        Y[i, ids] = 1
+    Y[np.concatenate(row_of), np.concatenate(ids)] = 1
     ds = Dataset(name="goemotions", texts=texts, Y=Y, label_names=label_names, splits=splits,
                  description="GoEmotions (Demszky et al. 2020): Reddit comments, 28 emotion labels, official split",
                  meta={"data_dir": str(directory)})
-    return check_dataset(ds, train_idx=splits["train"])
+    ds = check_dataset(ds, train_idx=splits["train"])
+    return with_unlabeled(ds, unlabeled_path, text_column=unlabeled_text_column, format=unlabeled_format)
 
 
 def _read_labels(path: Path) -> list[str]:
@@ -92,30 +101,51 @@ def _read_labels(path: Path) -> list[str]:
     return names
 
 
-def _read_tsv(path: Path, n_labels: int, texts: list, rows: list, problems: list) -> None:
-    """Append the file's texts and label-id lists; describe each malformed line in ``problems``."""
+def _read_tsv(path: Path, n_labels: int, texts: list, ids: list, row_of: list, problems: list) -> None:
+    """Append the file's texts, label ids and their row numbers; describe each malformed line in ``problems``.
+
+    The whole file is split at once and the label ids parsed in one pass; only a file
+    with a malformed line goes through the line-by-line check that says what is wrong.
+    """
     # newline="\n": a stray carriage return inside a comment must not split its line
     with open(path, encoding="utf-8", newline="\n") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.removesuffix("\n").removesuffix("\r")
-            if not line.strip():
-                continue
-            parts = line.split("\t")
-            if len(parts) != 3:
-                problems.append(f"{path.name} line {lineno}: {len(parts)} tab-separated columns, expected 3")
-                continue
-            text, raw, _ = parts
-            try:
-                ids = [int(tok) for tok in raw.split(",")]
-            except ValueError:
-                problems.append(f"{path.name} line {lineno}: label ids {raw!r} are not comma-separated integers")
-                continue
-            bad = [i for i in ids if not 0 <= i < n_labels]
-            if bad:
-                problems.append(f"{path.name} line {lineno}: label ids {bad} out of range 0..{n_labels - 1}")
-                continue
-            texts.append(text)
-            rows.append(ids)
+        lines = fh.read().split("\n")
+    if any(line.endswith("\r") for line in lines):
+        lines = [line.removesuffix("\r") for line in lines]
+    rows = [line.split("\t") for line in lines if line.strip()]
+    try:
+        if any(len(r) != 3 for r in rows):
+            raise ValueError
+        raw = [r[1] for r in rows]
+        flat = np.fromiter(map(int, ",".join(raw).split(",")), dtype=np.int64) if raw else np.zeros(0, np.int64)
+        if flat.size and (flat.min() < 0 or flat.max() >= n_labels):
+            raise ValueError
+    except ValueError:
+        _check_lines(path, lines, n_labels, problems)
+        return
+    counts = np.fromiter((s.count(",") + 1 for s in raw), dtype=np.int64, count=len(raw))
+    row_of.append(np.repeat(np.arange(len(texts), len(texts) + len(rows)), counts))
+    ids.append(flat)
+    texts.extend(r[0] for r in rows)
+
+
+def _check_lines(path: Path, lines: list, n_labels: int, problems: list) -> None:
+    """Describe each malformed line of a GoEmotions TSV file in ``problems``."""
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3:
+            problems.append(f"{path.name} line {lineno}: {len(parts)} tab-separated columns, expected 3")
+            continue
+        try:
+            line_ids = [int(tok) for tok in parts[1].split(",")]
+        except ValueError:
+            problems.append(f"{path.name} line {lineno}: label ids {parts[1]!r} are not comma-separated integers")
+            continue
+        bad = [i for i in line_ids if not 0 <= i < n_labels]
+        if bad:
+            problems.append(f"{path.name} line {lineno}: label ids {bad} out of range 0..{n_labels - 1}")
 
 
 def _warn_if_modified(paths: dict[str, Path]) -> None:

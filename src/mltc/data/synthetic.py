@@ -31,7 +31,8 @@ def _zipf_p(n: int, s: float = 1.1) -> np.ndarray:
 
 def make_synthetic(*, n_docs: int = 4000, n_labels: int = 20, alpha: float = 1.2, head_prevalence: float = 0.3,
                    n_clusters: int = 5, extra_labels: float = 0.6, doc_length: int = 40, signal: float = 0.25,
-                   vocab_size: int = 3000, label_vocab_size: int = 30, random_state=0) -> Dataset:
+                   vocab_size: int = 3000, label_vocab_size: int = 30, random_state=0, unlabeled_path=None,
+                   unlabeled_text_column: str = "text", unlabeled_format: str | None = None) -> Dataset:
     """Generate a SYNTHETIC multi-label text data set with a long-tailed label distribution.
 
     Label ``l`` is drawn with weight ``(l + 1) ** -alpha`` (power law: a few head
@@ -60,6 +61,9 @@ def make_synthetic(*, n_docs: int = 4000, n_labels: int = 20, alpha: float = 1.2
     vocab_size, label_vocab_size : int
         Shared vocabulary size; words per label vocabulary.
     random_state : int, RandomState or None
+    unlabeled_path, unlabeled_text_column, unlabeled_format : optional
+        A file of unlabeled documents, read as in :func:`mltc.data.files.read_unlabeled`
+        (``dataset.unlabeled_path=...`` for ``strategy=pseudo_label``).
 
     Returns
     -------
@@ -116,7 +120,12 @@ def make_synthetic(*, n_docs: int = 4000, n_labels: int = 20, alpha: float = 1.2
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     texts = [" ".join(tokens[bounds[i]:bounds[i + 1]]) for i in range(n_docs)]
     names = [f"synthetic_label_{j:02d}" for j in range(n_labels)]
-    return Dataset(name="synthetic", texts=texts, Y=Y, label_names=names, splits=None,
-                   description=(f"SYNTHETIC data ({n_docs} generated documents, {n_labels} power-law labels) "
-                                "- not real text"),
-                   meta={"generator": "mltc.data.synthetic.make_synthetic", "alpha": alpha})
+    ds = Dataset(name="synthetic", texts=texts, Y=Y, label_names=names, splits=None,
+                 description=(f"SYNTHETIC data ({n_docs} generated documents, {n_labels} power-law labels) "
+                              "- not real text"),
+                 meta={"generator": "mltc.data.synthetic.make_synthetic", "alpha": alpha})
+    if unlabeled_path is None:
+        return ds
+    from mltc.data.files import with_unlabeled
+
+    return with_unlabeled(ds, unlabeled_path, text_column=unlabeled_text_column, format=unlabeled_format)

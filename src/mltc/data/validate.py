@@ -51,4 +51,4 @@ def _subset(ds: Dataset, keep: np.ndarray) -> Dataset:
     if ds.splits is not None:
         splits = {k: remap[v][remap[v] >= 0] for k, v in ds.splits.items()}
     return Dataset(name=ds.name, texts=[ds.texts[i] for i in keep], Y=ds.Y[keep], label_names=ds.label_names,
-                   splits=splits, description=ds.description, meta=ds.meta)
+                   splits=splits, description=ds.description, meta=ds.meta, unlabeled_texts=ds.unlabeled_texts)
