@@ -109,6 +109,9 @@ def test_sort_order_sd_digits_and_bold(store, tmp_path, capsys):
     assert vals == sorted(vals) and all(len(v.split(".")[1]) == 3 for v in asc["macro-F1"])
     fit = _table(capsys, uri, *base, "--sort", "fit_s", "--sd", "never", "--metrics", "time_fit:fit:.4f")
     assert [float(v) for v in fit["fit"]] == sorted(float(v) for v in fit["fit"])  # times: fastest first
+    ir = _table(capsys, uri, *base, "--sort", "mean_ir", "--sd", "never", "--metrics", "mean_ir::.3f")
+    after = [float(v.split(" -> ")[1]) for v in ir["MeanIR before -> after"]]
+    assert after == sorted(after)  # a before -> after column sorts by "after"
     order = ["mlsol", "none", "ml_ros"]
     assert list(_table(capsys, uri, *base, "--order", ",".join(order))["strategy"]) == order
     bold = _table(capsys, uri, *base, "--bold-best", "--sd", "never")
@@ -155,16 +158,18 @@ def test_same_configuration_twice_keeps_the_latest_run(store):
     tags = {"mltc.dataset": "d", "mltc.strategy": "none", "mltc.seed": 1}
     ids = []
     for extra, params, value in (({"mltc.config_hash": "h1"}, {"x": 1}, 0.1), ({}, {"x": 1}, 0.2),
-                                 ({}, {"x": 2}, 0.3)):
+                                 ({}, {"x": 2}, 0.3), ({"mltc.config_hash": "h2"}, {"x": 3}, 0.4),
+                                 ({"mltc.config_hash": "h2"}, {"x": 3, "new_default": None}, 0.5)):
         t = MlflowTracker(uri=uri).start(experiment="dup", tags={**tags, **extra}, params=params)
         t.log_metrics({"micro_f1": value})
         t.end("FINISHED")
         ids.append(t.run_id)
     client = MlflowClient(uri)
     frame = runs_frame(load_runs(client, ["dup"])[0])
-    # the first two are one configuration (an older run has no config-hash tag): the later one stays
-    assert set(frame["run_id"]) == {ids[1], ids[2]}
-    assert leaderboard(frame, ["micro_f1"], ["strategy"])["micro_f1"].iloc[0] == pytest.approx(0.25)
+    # the first two are one configuration (same params; an older run has no config-hash tag), and so are
+    # the last two (same config hash; a key added later with its default): the later run of each stays
+    assert set(frame["run_id"]) == {ids[1], ids[2], ids[4]}
+    assert leaderboard(frame, ["micro_f1"], ["strategy"])["micro_f1"].iloc[0] == pytest.approx(1.0 / 3)
 
 
 def test_report_sweep_logs_report_to_parent(store, tmp_path):

@@ -52,7 +52,7 @@ ALIASES = {
     "tail": ("tail_macro_f1", "tail", None),
 }
 _SCORE = re.compile(r"(^|_)(f1|precision|recall|accuracy|pr_auc|roc_auc|jaccard_macro|jaccard_samples)$")
-_INTERNAL = ("run_id", "start_time", "end_time", "parent_run_id", "seed", "config_hash", "config")
+_INTERNAL = ("run_id", "start_time", "end_time", "parent_run_id", "seed", "config_hash", "params_key", "config")
 
 
 class CompareError(RuntimeError):
@@ -195,10 +195,10 @@ def runs_frame(runs) -> pd.DataFrame:
         row = {"run_id": r.info.run_id, "start_time": r.info.start_time, "end_time": end,
                "parent_run_id": t.get("mlflow.parentRunId", ""),
                "seed": t.get("mltc.seed", r.data.params.get("seed", "")),
-               # the flattened resolved config names the configuration, also for runs logged before the
-               # config-hash tag existed (a sweep job and a single run of one config are the same run twice)
-               "config_hash": _params_key(r.data.params, t) if r.data.params else
-               t.get("mltc.config_hash", r.info.run_id),
+               "config_hash": t.get("mltc.config_hash", r.info.run_id),
+               # identical params and options are one configuration too, e.g. for runs logged before the
+               # config-hash tag existed (a single run and a sweep job of one config are the same run twice)
+               "params_key": _params_key(r.data.params, t) if r.data.params else r.info.run_id,
                # the run's duration as the tracker saw it: load to log, whatever the stages were
                "wall_s": (end - r.info.start_time) / 1000.0 if end and r.info.start_time else np.nan}
         for g in GROUPS:
@@ -208,7 +208,8 @@ def runs_frame(runs) -> pd.DataFrame:
         row.update({f"tags.{k}": v for k, v in t.items()})
         rows.append(row)
     df = pd.DataFrame(rows).sort_values("start_time")
-    return df.drop_duplicates("config_hash", keep="last").reset_index(drop=True)
+    return df.drop_duplicates("config_hash", keep="last").drop_duplicates("params_key", keep="last") \
+        .reset_index(drop=True)
 
 
 def _params_key(params: dict, tags: dict) -> str:
@@ -356,7 +357,8 @@ def _sort(out, columns, sort, order, cols):
         out = out.sort_values("first_start", kind="stable")
     else:
         key = _resolve_key(ALIASES.get(key, (key,))[0])
-        key = re.split(r"->|/", key)[0] if key not in out else key
+        if key not in out:  # a before -> after column sorts by "after"; a / b by a
+            key = key.split("->")[-1].strip() if "->" in key else key.split("/")[0].strip()
         if key not in out:
             raise CompareError(f"--sort {sort!r}: {key!r} is not a column of this table; sort by run, a chosen "
                                "metric or a --by column (add :asc or :desc).")
