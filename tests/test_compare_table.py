@@ -42,6 +42,21 @@ def store(tmp_path_factory):
     return uri, parent.run_id
 
 
+@pytest.fixture(autouse=True)
+def no_figures(monkeypatch):
+    """The figures are tested in test_compare.py; here they would only cost seconds per call."""
+    import mltc.compare
+    import mltc.stats
+
+    def fake(*args, **kwargs):
+        path = next(a for a in (*args, *kwargs.values()) if hasattr(a, "write_bytes"))
+        path.write_bytes(b"png")
+
+    for mod, name in ((mltc.compare, "plot_per_label"), (mltc.compare, "plot_distribution"),
+                      (mltc.stats, "plot_cd_diagram")):
+        monkeypatch.setattr(mod, name, fake)
+
+
 def _read_table(text):
     """Parse a GitHub Markdown table (the independent reader: split on pipes)."""
     lines = [ln for ln in text.strip().splitlines() if ln.startswith("|")]
