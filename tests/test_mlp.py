@@ -253,3 +253,22 @@ def test_mlp_config_with_every_loss_option_fits(loss, small):
     X, Y = small
     S, kind = predict_scores(model.fit(X, Y), X)
     assert kind == "proba" and S.shape == Y.shape and np.all(np.isfinite(S))
+
+
+def test_n_threads_applies_during_fit_and_is_restored(small, monkeypatch):
+    X, Y = small
+    seen = []
+    real_step = torch.optim.AdamW.step
+
+    def spy(self, *a, **k):
+        seen.append(torch.get_num_threads())
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    before = torch.get_num_threads()
+    m = MLPClassifierHead(hidden_layer_sizes=[4], max_epochs=1, n_threads=1, random_state=0).fit(X, Y)
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == before
+    # the thread count changes speed, not results
+    ref = MLPClassifierHead(hidden_layer_sizes=[4], max_epochs=1, random_state=0).fit(X, Y)
+    np.testing.assert_allclose(m.predict_proba(X), ref.predict_proba(X), atol=1e-6)

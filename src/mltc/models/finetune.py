@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import contextmanager
 import os
 import time
 from numbers import Integral, Real
@@ -55,6 +56,20 @@ def _texts_of(X) -> list:
     if texts and not isinstance(texts[0], str):
         raise TypeError("model=finetune reads raw texts; use features=raw (it got numeric features).")
     return texts
+
+
+@contextmanager
+def _torch_threads(torch, n):
+    """Run the block with ``n`` torch intra-op threads, restoring the caller's setting after."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def numpy_loss(loss, logits, Y, weight):
@@ -114,6 +129,9 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         Random subset of the training rows (CPU budgets).
     predict_batch_size : int, default=128
         Texts per forward pass when scoring (no gradients are kept, so larger batches fit).
+    n_threads : int or None, default=None
+        Torch CPU threads while fitting and scoring (restored afterwards); None keeps torch's
+        setting. 1 avoids oversubscription when other jobs share the cores.
     device : str, default="auto"
     random_state : int, RandomState instance or None, default=None
 
@@ -145,13 +163,14 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         "patience": [Interval(Integral, 0, None, closed="left")],
         "max_train_samples": [Interval(Integral, 1, None, closed="left"), None],
         "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str],
         "random_state": ["random_state"],
     }
 
     def __init__(self, *, model_path=None, loss=None, class_weight="none", epochs=3, batch_size=32, lr=5e-5,
                  head_lr=1e-3, weight_decay=0.01, max_length=64, validation_fraction=0.1, patience=1,
-                 max_train_samples=None, predict_batch_size=128, device="auto", random_state=None):
+                 max_train_samples=None, predict_batch_size=128, n_threads=None, device="auto", random_state=None):
         self.model_path = model_path
         self.loss = loss
         self.class_weight = class_weight
@@ -165,6 +184,7 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.max_train_samples = max_train_samples
         self.predict_batch_size = predict_batch_size
+        self.n_threads = n_threads
         self.device = device
         self.random_state = random_state
 
@@ -271,7 +291,7 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         seed = int(rng.randint(2**31 - 1))
         # torch draws initial head weights, dropout masks and shuffles from its global generator:
         # fork it so fitting is reproducible per random_state and leaves the caller's state alone
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), _torch_threads(torch, self.n_threads):
             torch.manual_seed(seed)
             self._build(self.n_labels_, torch)
             self._train(texts, Y, sw, tr, va, rng, torch)
@@ -334,7 +354,8 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         if not texts:
             return np.zeros((0, self.n_labels_))
         t0 = time.perf_counter()
-        P = expit(self._logits(texts, torch))
+        with _torch_threads(torch, self.n_threads):
+            P = expit(self._logits(texts, torch))
         self.predict_texts_per_s_ = len(texts) / max(time.perf_counter() - t0, 1e-9)
         if len(texts) > 1:  # the pipeline also scores one row to learn the score kind
             self.summary_["predict_texts_per_s"] = float(self.predict_texts_per_s_)
