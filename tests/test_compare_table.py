@@ -6,8 +6,17 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from mltc.compare import (ALIASES, CompareError, build_parser, leaderboard, load_runs, parse_columns, parse_filters,
-                          report_sweep, runs_frame)
+from mltc.compare import (
+    ALIASES,
+    CompareError,
+    build_parser,
+    leaderboard,
+    load_runs,
+    parse_columns,
+    parse_filters,
+    report_sweep,
+    runs_frame,
+)
 from mltc.compare import main as compare_main
 from mltc.tracking import MlflowTracker
 
@@ -32,7 +41,8 @@ def store(tmp_path_factory):
             t.log_metrics({"micro_f1": rng.uniform(0.5, 0.9), "macro_f1": rng.uniform(0.2, 0.6),
                            "tail_macro_f1": rng.uniform(0, 0.4), "train_mean_ir": 40.0,
                            "train_resampled_mean_ir": rng.uniform(10, 40), "n_train_fit": float(rng.integers(90, 200)),
-                           "time_fit": rng.uniform(1, 5)})
+                           "time_fit": rng.uniform(1, 5), "time_load": rng.uniform(0, 1),
+                           "time_tracking_wait": 100.0})
             t.end("FINISHED")
     parent.end("FINISHED")
     alone = MlflowTracker(uri=uri).start(experiment="toy", tags={"mltc.dataset": "toy", "mltc.experiment": "solo",
@@ -90,12 +100,14 @@ def test_parse_columns():
 def test_table_means_sds_percent_and_columns_match_mlflow(store, tmp_path, capsys):
     uri, parent_id = store
     got = _table(capsys, uri, "--sweep", "s1", "--out", str(tmp_path), "--by", "strategy", "--percent",
-                 "--metrics", "micro_f1,mean_ir,rows_after:rows:.1f,wall_s:wall:.3f,params.model.C")
+                 "--metrics", "micro_f1,mean_ir,rows_after:rows:.1f,wall_s:wall:.3f,run_s:run:.3f,params.model.C")
     ref = _mlflow_frame(uri, filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'")
-    ref = ref.assign(wall=(ref["end_time"] - ref["start_time"]).dt.total_seconds(),
+    ref = ref.assign(run=(ref["end_time"] - ref["start_time"]).dt.total_seconds(),
+                     wall=ref["metrics.time_fit"] + ref["metrics.time_load"],  # stages, not the tracker's wait
                      mean_ir_after=ref["metrics.train_resampled_mean_ir"])
     g = ref.groupby("tags.mltc.strategy")
-    assert list(got.columns) == ["strategy", "runs", "micro-F1", "MeanIR before -> after", "rows", "wall", "model.C"]
+    assert list(got.columns) == ["strategy", "runs", "micro-F1", "MeanIR before -> after", "rows", "wall", "run",
+                               "model.C"]
     assert sorted(got["strategy"]) == sorted(STRATEGIES) and (got["runs"] == "2").all()
     for _, row in got.iterrows():
         s = row["strategy"]
@@ -106,6 +118,7 @@ def test_table_means_sds_percent_and_columns_match_mlflow(store, tmp_path, capsy
         rows = g["metrics.n_train_fit"]
         assert row["rows"] == f"{rows.mean()[s]:.1f} ± {rows.std()[s]:.1f}"
         assert row["wall"] == f"{g['wall'].mean()[s]:.3f} ± {g['wall'].std()[s]:.3f}"
+        assert row["run"] == f"{g['run'].mean()[s]:.3f} ± {g['run'].std()[s]:.3f}"
         assert float(row["model.C"].split(" ± ")[0]) == float(g["params.model.C"].first()[s])
     # default order: the first metric, best first
     means = [float(v.split(" ± ")[0]) for v in got["micro-F1"]]
@@ -146,7 +159,8 @@ def test_filters_match_mlflow_filter_strings(store, tmp_path, capsys):
     assert short.equals(long) and set(short["strategy"]) == set(expected["tags.mltc.strategy"]) == {"none"}
     both = _table(capsys, uri, *base, "--sweep", "s1", "--filter", "strategy=none,mlsol", "--filter", "seed=1")
     assert list(both["strategy"]) == ["none", "mlsol"] and "runs" not in both  # one seed each
-    high = _table(capsys, uri, *base, "--experiment", "toy", "--filter", "micro_f1>=0.7", "--by", "strategy,experiment,tags.mltc.seed")
+    high = _table(capsys, uri, *base, "--experiment", "toy", "--filter", "micro_f1>=0.7", "--by",
+                  "strategy,experiment,tags.mltc.seed")
     assert len(high) == (_mlflow_frame(uri)["metrics.micro_f1"] >= 0.7).sum()
     with pytest.raises(CompareError, match="not a group"):
         parse_filters(["colour=red"])
@@ -155,8 +169,8 @@ def test_filters_match_mlflow_filter_strings(store, tmp_path, capsys):
 
 def test_standalone_runs_and_loss_grouping(store, tmp_path, capsys):
     uri, _ = store
-    solo = _table(capsys, uri, "--experiment", "toy", "--sweep", "none", "--by", "experiment", "--out", str(tmp_path), "--metrics",
-                  "micro_f1/macro_f1")
+    solo = _table(capsys, uri, "--experiment", "toy", "--sweep", "none", "--by", "experiment", "--out", str(tmp_path),
+                  "--metrics", "micro_f1/macro_f1")
     assert solo.to_dict("records") == [{"experiment": "solo", "micro-F1 / macro-F1": "0.7500 / 0.5000"}]
     loss = _table(capsys, uri, "--sweep", "s1", "--by", "model,loss", "--out", str(tmp_path), "--metrics",
                   "micro_f1", "--sort", "model/loss")

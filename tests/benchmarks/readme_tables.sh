@@ -75,7 +75,7 @@ table resampling_reuters "Reuters-21578, Huang protocol, one run per strategy (s
   --experiment reuters21578 --sweep cfafe480b240 --by strategy --sort run --percent --bold-best --metrics "$RESAMPLING"
 table resampling_goemotions "GoEmotions, TF-IDF + logistic regression, threshold 0.3, one run per strategy (sweep 1d525f82c9b4)." \
   --experiment goemotions --sweep 1d525f82c9b4 --by strategy --sort run --percent --bold-best --metrics "$RESAMPLING"
-table published_baselines "The published protocols, one run each; wall s = the tracked run's duration (process start-up left out)." \
+table published_baselines "The published protocols, one run each; wall s = the pipeline's wall time (sum of its stage timings; process start-up and logging left out)." \
   --sweep none --by experiment --filter experiment=reuters_huang_svm,goemotions_logreg,goemotions_logreg_tuned \
   --order reuters_huang_svm,goemotions_logreg,goemotions_logreg_tuned --percent \
   --metrics "micro_f1:micro-F1,macro_f1:macro-F1,tail_f1,wall_s"
