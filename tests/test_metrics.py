@@ -56,3 +56,34 @@ def test_groups_published_cutoffs_and_group_f1(data):
     assert m["head_micro_f1"] == pytest.approx(skm.f1_score(Y[:, :2], P[:, :2], average="micro", zero_division=0))
     with pytest.raises(ValueError, match="tail_max"):
         label_groups(counts, head_min=5, tail_max=8)
+
+
+def test_score_metrics_with_ties_and_empty_rows_match_sklearn():
+    from mltc.metrics import average_precision, roc_auc
+
+    rng = np.random.default_rng(3)
+    Y = (rng.random((150, 5)) < [0.4, 0.2, 0.1, 0.05, 0.3]).astype(int)
+    Y[:20] = 0  # documents with no label, some also with no prediction
+    S = np.round(rng.random(Y.shape) * 0.6 + Y * 0.3, 1)  # coarse scores: many ties
+    P = (S >= 0.5).astype(int)
+    m, rep = evaluate(Y, P, S)
+    for j in range(Y.shape[1]):
+        assert average_precision(Y[:, j], S[:, j]) == pytest.approx(skm.average_precision_score(Y[:, j], S[:, j]))
+    np.testing.assert_allclose(roc_auc(Y, S), [skm.roc_auc_score(Y[:, j], S[:, j]) for j in range(Y.shape[1])])
+    np.testing.assert_allclose(rep["average_precision"], skm.average_precision_score(Y, S, average=None))
+    assert m["micro_pr_auc"] == pytest.approx(skm.average_precision_score(Y, S, average="micro"))
+    for avg in ("samples", "weighted"):
+        assert m[f"{avg}_f1"] == pytest.approx(skm.f1_score(Y, P, average=avg, zero_division=0))
+        assert m[f"{avg}_precision"] == pytest.approx(skm.precision_score(Y, P, average=avg, zero_division=0))
+    assert m["jaccard_samples"] == pytest.approx(skm.jaccard_score(Y, P, average="samples", zero_division=0))
+    assert m["jaccard_macro"] == pytest.approx(skm.jaccard_score(Y, P, average="macro", zero_division=0))
+
+
+def test_a_group_of_one_label_scores_that_label(data):
+    # one label in a group: its micro and macro F1 are that label's F1 (not sklearn's binary two-class average)
+    Y, S, P = data
+    counts = np.array([100, 90, 80, 20, 5, 1])
+    m, _ = evaluate(Y, P, S, train_counts=counts, head_min=50, tail_max=1)
+    f_last = skm.f1_score(Y[:, 5], P[:, 5], zero_division=0)
+    assert m["tail_n_labels"] == 1
+    assert m["tail_micro_f1"] == pytest.approx(f_last) and m["tail_macro_f1"] == pytest.approx(f_last)

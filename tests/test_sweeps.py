@@ -170,3 +170,13 @@ def test_ray_launcher_matches_basic_launcher(tmp_path):
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-v"]))
+
+
+def test_config_hash_ignores_unlabeled_options_at_their_defaults():
+    # options added later must not make older FINISHED runs look different to resume
+    base = {"seed": 1, "dataset": {"_target_": "x", "n_docs": 10}}
+    with_defaults = {"seed": 1, "dataset": {"_target_": "x", "n_docs": 10, "unlabeled_path": None,
+                                            "unlabeled_text_column": "text", "unlabeled_format": None}}
+    assert config_hash(base) == config_hash(with_defaults)
+    used = {"seed": 1, "dataset": {**with_defaults["dataset"], "unlabeled_path": "u.csv"}}
+    assert config_hash(used) != config_hash(base)
