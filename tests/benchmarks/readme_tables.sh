@@ -15,7 +15,10 @@ cd "$(dirname "$0")/../.."
 export MLTC_DATA_DIR="${MLTC_DATA_DIR:-$(cd .. && pwd)/shared/data}"
 OUT="${OUT:-runs/readme_tables}"
 mkdir -p "$OUT/reports"
+# the repository's virtual environment when there is one (make install), else whatever is on PATH
+if [[ -x .venv/bin/mltc ]]; then MLTC="${MLTC:-.venv/bin/mltc}"; PY="${PY:-.venv/bin/python}"; fi
 MLTC="${MLTC:-mltc}"
+PY="${PY:-python}"
 TABLES_ONLY=0
 [[ "${1:-}" == "--tables" ]] && TABLES_ONLY=1
 
@@ -29,7 +32,7 @@ MODELS_G="goemotions_logreg_per_label,goemotions_logreg_balanced_per_label,goemo
 goemotions_mlp_asl_per_label,goemotions_tfidf_minilm_lr"
 
 have_standalone() {  # a FINISHED run of overlay $1 outside any sweep?
-  python - "$1" <<'PY'
+  "$PY" - "$1" <<'PY'
 import os, sys
 from mlflow.tracking import MlflowClient
 from mltc.paths import default_tracking_uri
