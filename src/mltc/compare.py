@@ -542,7 +542,8 @@ def _sig_parts(sig):
     if "delta" not in sig or sig["n_blocks"].eq(0).all():
         notes = sorted(set(sig.get("note", pd.Series(dtype=str)).dropna()))
         return None, ("No paired bootstrap: " + "; ".join(notes or ["no common data set and seed"])
-                      + " (runs log predictions.npz since mltc records per-document test predictions).")
+                      + " (runs made before mltc logged per-document test predictions have no predictions.npz; "
+                      "rerun them with tracking.resume=false to get one).")
     return _sig_show(sig), ""
 
 
