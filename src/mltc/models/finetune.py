@@ -96,12 +96,12 @@ def numpy_loss(loss, logits, Y, weight):
 class FineTunedEncoder(ClassifierMixin, BaseEstimator):
     """A pretrained transformer encoder fine-tuned with a multi-label linear head.
 
-    Input: raw texts (``features=raw`` gives an (n, 1) object array). CPU advice:
-    measured on a busy 2-core machine, all-MiniLM-L6-v2 with ``max_length=64``
-    trains at about 6 texts/s and scores about 50 texts/s, so on CPU fine-tune a
-    few thousand texts for 1-2 epochs (``max_train_samples=2000 epochs=1``: ~5 min
-    of training plus ~4 min to score GoEmotions dev and test) and use a GPU for the
-    full 43k GoEmotions training split (3-4 epochs, as in BERT reproductions).
+    Input: raw texts (``features=raw`` gives an (n, 1) object array). CPU advice,
+    measured on 2 cores shared with other jobs (all-MiniLM-L6-v2, ``max_length=48``,
+    ``n_threads=1``): ~11-16 texts/s training (2.5 with 2 oversubscribed threads) and
+    ~45-65 texts/s scoring, so a CPU run fine-tunes a few thousand texts (GoEmotions:
+    ``experiment=goemotions_finetune_cpu``, ~8-10 min with scoring dev and test) and
+    the full 43k training split (3-4 epochs, as in BERT reproductions) needs a GPU.
 
     Parameters
     ----------
@@ -132,6 +132,9 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
     n_threads : int or None, default=None
         Torch CPU threads while fitting and scoring (restored afterwards); None keeps torch's
         setting. 1 avoids oversubscription when other jobs share the cores.
+    prior_bias : bool, default=True
+        Start each head bias at the label's training log-odds (Lin et al. 2017): with the few
+        hundred steps of a CPU budget the head otherwise spends them unlearning a 0.5 prior.
     device : str, default="auto"
     random_state : int, RandomState instance or None, default=None
 
@@ -164,13 +167,15 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         "max_train_samples": [Interval(Integral, 1, None, closed="left"), None],
         "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "prior_bias": ["boolean"],
         "device": [str],
         "random_state": ["random_state"],
     }
 
     def __init__(self, *, model_path=None, loss=None, class_weight="none", epochs=3, batch_size=32, lr=5e-5,
                  head_lr=1e-3, weight_decay=0.01, max_length=64, validation_fraction=0.1, patience=1,
-                 max_train_samples=None, predict_batch_size=128, n_threads=None, device="auto", random_state=None):
+                 max_train_samples=None, predict_batch_size=128, n_threads=None, prior_bias=True, device="auto",
+                 random_state=None):
         self.model_path = model_path
         self.loss = loss
         self.class_weight = class_weight
@@ -185,6 +190,7 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         self.max_train_samples = max_train_samples
         self.predict_batch_size = predict_batch_size
         self.n_threads = n_threads
+        self.prior_bias = prior_bias
         self.device = device
         self.random_state = random_state
 
@@ -294,6 +300,11 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]), _torch_threads(torch, self.n_threads):
             torch.manual_seed(seed)
             self._build(self.n_labels_, torch)
+            if self.prior_bias:
+                prior = np.clip(Y[tr].mean(axis=0), 1e-4, 1 - 1e-4)
+                with torch.no_grad():
+                    self._net.head.bias.copy_(torch.as_tensor(np.log(prior / (1 - prior)),
+                                                              dtype=self._net.head.bias.dtype))
             self._train(texts, Y, sw, tr, va, rng, torch)
         self.score_kind_ = "proba"
         return self
