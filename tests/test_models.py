@@ -14,7 +14,7 @@ from xgboost import XGBClassifier
 
 from mltc.models import BinaryRelevance, predict_scores
 from mltc.models.boosting import BoostedBinaryRelevance, chi2_per_label
-from mltc.models.ensemble import ScoreAverage
+from mltc.models.stack import ScoreAverage
 from mltc.models.losses import (AsymmetricLoss, ClassBalancedFocalLoss, DistributionBalancedLoss, FocalLoss,
                                 LabelSmoothingBCE, WeightedBCE)
 from mltc.models.transforms import ClassifierChain, EnsembleClassifierChains, LabelPowerset, RAkEL
@@ -202,7 +202,7 @@ def test_learner_without_sample_weight_says_so(small):
 
 
 @pytest.mark.parametrize("obj", [
-    BoostedBinaryRelevance(_xgb()), ScoreAverage([BinaryRelevance(LogisticRegression())]),
+    BoostedBinaryRelevance(_xgb()), ScoreAverage([BinaryRelevance(LogisticRegression())], scale="logit"),
     LabelPowerset(LogisticRegression()), ClassifierChain(LogisticRegression()),
     EnsembleClassifierChains(LogisticRegression()), RAkEL(LogisticRegression()), FocalLoss(),
     DistributionBalancedLoss(), ClassBalancedFocalLoss(), AsymmetricLoss(), WeightedBCE(), LabelSmoothingBCE(),
@@ -309,31 +309,29 @@ def test_score_average_is_the_weighted_mean_of_logits_and_margins(small):
     from scipy.special import logit
     from sklearn.svm import LinearSVC
 
-    from mltc.models.ensemble import ScoreAverage
     X, Y = small
     svm, boost = BinaryRelevance(LinearSVC()), BoostedBinaryRelevance(_lgbm(), pos_weight="balanced")
-    m = ScoreAverage([svm, boost], weights=[3.0, 1.0]).fit(X, Y)
+    m = ScoreAverage([svm, boost], weights=[3.0, 1.0], scale="logit").fit(X, Y)
     margin = svm.fit(X, Y).decision_function(X)
     p = np.clip(boost.fit(X, Y).predict_proba(X), 1e-6, 1 - 1e-6)
     np.testing.assert_allclose(m.decision_function(X), 0.75 * margin + 0.25 * logit(p), rtol=1e-6, atol=1e-9)
     S, kind = predict_scores(m, X)
     assert kind == "margin" and S.shape == Y.shape
     # a single member gives back its own scores
-    one = ScoreAverage([BinaryRelevance(LinearSVC())]).fit(X, Y)
+    one = ScoreAverage([BinaryRelevance(LinearSVC())], scale="logit").fit(X, Y)
     np.testing.assert_allclose(one.decision_function(X), margin)
 
 
 def test_score_average_checks_weights_and_sample_weight_support(small):
     from sklearn.multiclass import OneVsRestClassifier
 
-    from mltc.models.ensemble import ScoreAverage
     X, Y = small
-    with pytest.raises(ValueError, match="one per estimator"):
+    with pytest.raises(ValueError, match="non-negative numbers"):
         ScoreAverage([BinaryRelevance(LogisticRegression())], weights=[1.0, 2.0]).fit(X, Y)
     with pytest.raises(TypeError, match="sample_weight"):
         ScoreAverage([OneVsRestClassifier(LogisticRegression())]).fit(X, Y, sample_weight=np.ones(len(Y)))
     w = np.where(np.arange(len(Y)) % 2 == 0, 2.0, 1.0)
-    a = ScoreAverage([BinaryRelevance(LogisticRegression())]).fit(X, Y, sample_weight=w)
+    a = ScoreAverage([BinaryRelevance(LogisticRegression())], scale="logit").fit(X, Y, sample_weight=w)
     b = BinaryRelevance(LogisticRegression()).fit(X, Y, sample_weight=w)
     np.testing.assert_allclose(a.decision_function(X), np.log(b.predict_proba(X) / (1 - b.predict_proba(X))),
                                rtol=1e-6)
