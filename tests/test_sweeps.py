@@ -45,6 +45,9 @@ def test_parallel_sweep_nests_children_loses_no_run_and_resumes(tmp_path):
     parent = parents[0]
     assert parent.info.status == "FAILED"
     assert parent.data.metrics["sweep_n_jobs"] == 4 and parent.data.metrics["sweep_n_failed"] == 2
+    # the sweep-end callback logs mltc compare's leaderboard to the parent run
+    report = {Path(a.path).name for a in MlflowClient(uri).list_artifacts(parent.info.run_id, "compare")}
+    assert {"leaderboard.md", "leaderboard.csv", "report.html"} <= report, report
     for r in children:
         t = r.data.tags
         assert t["mlflow.parentRunId"] == parent.info.run_id

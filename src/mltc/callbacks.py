@@ -176,6 +176,11 @@ class SweepCallback(Callback):
             Metric("sweep_n_configs_finished", sum(r.info.status == "FINISHED" for r in latest.values()), ts, 0),
             Metric("sweep_wall_time", time.time() - info["started"], ts, 0)])
         client.set_tag(info["run_id"], "mltc.summary", summary.line())
+        if summary.n_finished or summary.n_skipped:
+            from mltc.compare import report_sweep
+
+            # the leaderboard (md/csv/html) becomes an artifact of the parent run; never fails the sweep
+            report_sweep(info["run_id"], uri=info["uri"], out=Path(str(config.hydra.sweep.dir)) / "compare")
         client.set_terminated(info["run_id"], status="FAILED" if n_failed else "FINISHED")
         _LAST.append(summary)
         (log.warning if n_failed else log.info)("%s", summary.line())
