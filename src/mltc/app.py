@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mltc.callbacks import current_sweep, progress, record_skip
 from mltc.paths import runs_dir
-from mltc.tracking import config_hash, details_metrics
+from mltc.tracking import TrackerProcess, config_hash, details_metrics
 
 log = logging.getLogger("mltc")
 
@@ -216,6 +216,8 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
     raise_errors = (not _is_multirun()) if raise_errors is None else raise_errors
     check_targets(cfg)
     tracker = instantiate(cfg.tracking)
+    if getattr(tracker, "subprocess", False) is True:
+        tracker = TrackerProcess(tracker)
     sweep = current_sweep() if _is_multirun() else None
     experiment = sweep["experiment"] if sweep else (choices.get("dataset") or "mltc")
     run_name = cfg.get("run_name") or ",".join(f"{g}={choices[g]}" for g in ("strategy", "model", "thresholds")
@@ -233,6 +235,7 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         done = tracker.find_finished(experiment, tags["mltc.config_hash"]) if tracker.resume else None
         if done is not None:
             record_skip(sweep, tags["mltc.config_hash"])
+            getattr(tracker, "close", lambda: None)()
             log.info("[mltc] skipped: this configuration already has a FINISHED run (%s); tracking.resume=false "
                      "reruns it", done.info.run_id)
             return float(done.data.metrics.get(cfg.metrics.objective, math.nan))
@@ -242,7 +245,8 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         tracker.start(experiment=experiment, run_name=run_name, tags=tags, params=params,
                       parent_run_id=sweep["run_id"] if sweep else None)
         if logs_artifacts:
-            warm_up()
+            # a tracking process draws the plots itself
+            warm_up(plotting=not isinstance(tracker, TrackerProcess))
 
     background = _Background(start)
     try:

@@ -8,10 +8,11 @@ import numpy as np
 __all__ = ["print_results", "result_artifacts", "plot_per_label_f1", "warm_up"]
 
 
-def warm_up() -> None:
+def warm_up(plotting: bool = True) -> None:
     """Import what printing and plotting need (called in the background while a model fits)."""
-    import matplotlib.backends.backend_agg  # noqa: F401
-    import matplotlib.figure  # noqa: F401
+    if plotting:
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
     import rich.console  # noqa: F401
     import rich.table  # noqa: F401
 
@@ -63,6 +64,18 @@ def plot_per_label_f1(per_label, path) -> None:
     fig.savefig(path, dpi=110)
 
 
+class PerLabelPlot:
+    """Artifact writer for :func:`plot_per_label_f1`; picklable, so a tracking process can draw it."""
+
+    portable = True
+
+    def __init__(self, per_label):
+        self.per_label = per_label
+
+    def __call__(self, path) -> None:
+        plot_per_label_f1(self.per_label, path)
+
+
 def result_artifacts(result, config_yaml: str) -> dict:
     """``{artifact name: writer(path)}`` for a run's files."""
     from mltc.tracking import write_json
@@ -71,7 +84,7 @@ def result_artifacts(result, config_yaml: str) -> dict:
         "config.yaml": lambda p: p.write_text(config_yaml),
         "per_label.csv": lambda p: result.per_label.to_csv(p, index=False),
         "imbalance_profile.json": write_json(result.profiles),
-        "per_label_f1.png": lambda p: plot_per_label_f1(result.per_label, p),
+        "per_label_f1.png": PerLabelPlot(result.per_label),
         "timings.json": lambda p: p.write_text(json.dumps(result.timings, indent=2)),
     }
     if getattr(result, "details", None):

@@ -14,7 +14,7 @@ from mltc.paths import default_tracking_uri
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MlflowTracker", "NullTracker", "flatten", "config_hash", "details_metrics"]
+__all__ = ["MlflowTracker", "NullTracker", "TrackerProcess", "flatten", "config_hash", "details_metrics"]
 
 _MAX_PARAM_LEN = 500  # MLflow's limit on a param value
 _MAX_PARAMS = 100  # MLflow's limit on params in one log_batch
@@ -133,14 +133,18 @@ class MlflowTracker:
     resume : bool, default=True
         In a sweep, skip a job whose configuration already has a FINISHED run
         in the experiment (``tracking.resume=false`` reruns everything).
+    subprocess : bool, default=True
+        ``mltc run`` talks to MLflow from a child process (:class:`TrackerProcess`),
+        so that MLflow's start-up runs beside the model fit instead of slowing it.
     """
 
     logs_artifacts = True
 
-    def __init__(self, uri=None, experiment=None, resume=True):
+    def __init__(self, uri=None, experiment=None, resume=True, subprocess=True):
         self.uri = uri
         self.experiment = experiment
         self.resume = resume
+        self.subprocess = subprocess
         self.run_id = None
         self._client = None
 
@@ -222,6 +226,16 @@ class MlflowTracker:
                 writer(path)
             self.client.log_artifacts(self.run_id, tmp)
 
+    def log_artifact_dir(self, path, writers=None):
+        """Log every file under ``path`` as the run's artifacts, after running ``{name: writer(path)}`` there."""
+        for name, writer in (writers or {}).items():
+            writer(Path(path) / name)
+        self.client.log_artifacts(self.run_id, str(path))
+
+    def warm_up(self):
+        """Import MLflow and open the store now, so that :meth:`start` later is quick."""
+        self.client.search_experiments(max_results=1)
+
     def set_tags(self, tags: dict):
         for k, v in tags.items():
             self.client.set_tag(self.run_id, k, str(v)[:5000])
@@ -249,3 +263,136 @@ def _default(o):
     if isinstance(o, (np.floating,)):
         return float(o)
     return str(o)
+
+
+class TrackerProcess:
+    """Run a tracker in a child process and forward calls to it.
+
+    Importing MLflow and opening its SQLite store cost seconds of CPU that, in a
+    thread, would hold the GIL and slow the model fit; in a child process started with
+    the run they happen on another core while the data loads and the model fits.
+
+    Parameters
+    ----------
+    tracker : MlflowTracker
+        A tracker that has not started (it is pickled to the child).
+    """
+
+    logs_artifacts = True
+
+    def __init__(self, tracker):
+        import pickle
+        import subprocess
+        import sys
+        import threading
+
+        self.tracker = tracker
+        self.run_id = None
+        self._lock = threading.Lock()
+        self._proc = subprocess.Popen([sys.executable, "-c", "from mltc.tracking import _serve; _serve()"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._pickle = pickle
+        self._send(tracker)
+
+    def __getattr__(self, name):
+        # configuration attributes (resume, uri, experiment) are the wrapped tracker's
+        if name.startswith("_") or name == "tracker":
+            raise AttributeError(name)
+        return getattr(self.tracker, name)
+
+    def _send(self, obj):
+        self._pickle.dump(obj, self._proc.stdin)
+        self._proc.stdin.flush()
+
+    def _call(self, method, *args, **kwargs):
+        with self._lock:
+            try:
+                self._send((method, args, kwargs))
+                ok, value, run_id = self._pickle.load(self._proc.stdout)
+            except (EOFError, BrokenPipeError, OSError) as err:
+                raise RuntimeError(f"the MLflow tracking process exited ({err!r}); its error is printed above.") \
+                    from None
+        if run_id is not None:
+            self.run_id = run_id
+        if not ok:
+            raise RuntimeError(value)
+        return value
+
+    def start(self, **kwargs):
+        self._call("start", **kwargs)
+        return self
+
+    def log_metrics(self, metrics, prefix=""):
+        self._call("log_metrics", metrics, prefix)
+
+    def log_artifacts(self, files: dict):
+        """Write the artifacts here, except writers marked ``portable`` (e.g. plots): the child runs those."""
+        portable = {k: w for k, w in files.items() if getattr(w, "portable", False) and "/" not in k}
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, writer in files.items():
+                if name in portable:
+                    continue
+                path = Path(tmp) / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                writer(path)
+            self._call("log_artifact_dir", tmp, portable)
+
+    def set_tags(self, tags):
+        self._call("set_tags", tags)
+
+    def find_finished(self, experiment, config_hash):
+        return self._call("find_finished", experiment, config_hash)
+
+    def end(self, status="FINISHED", error=None):
+        try:
+            self._call("end", status, error)
+        finally:
+            self.close()
+
+    def close(self):
+        if self._proc.poll() is None:
+            try:
+                self._proc.stdin.close()
+            except OSError:
+                pass
+            self._proc.wait(timeout=60)
+
+
+def _serve() -> None:
+    """Child side of :class:`TrackerProcess`: read pickled calls on stdin, answer on stdout."""
+    import pickle
+    import sys
+
+    # the answers travel on the original stdout; anything printed goes to stderr
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    inp = sys.stdin.buffer
+    try:
+        # lowest priority: the run's own computation (which may use every core) comes first
+        os.nice(19)
+    except OSError:
+        pass
+    tracker = pickle.load(inp)
+    try:
+        tracker.warm_up()
+    except Exception:  # noqa: BLE001 -- the same error comes back on the first call
+        pass
+    while True:
+        try:
+            method, args, kwargs = pickle.load(inp)
+        except EOFError:
+            # everything is committed to the store; skip the interpreter's slow teardown of MLflow
+            out.flush()
+            os._exit(0)
+        try:
+            value, ok = getattr(tracker, method)(*args, **kwargs), True
+            if value is tracker:
+                value = None
+        except Exception as err:  # noqa: BLE001 -- handed to the parent, which reports it
+            log.debug("tracker call %s failed", method, exc_info=True)
+            value, ok = f"{type(err).__name__}: {err}", False
+        try:
+            pickle.dump((ok, value, tracker.run_id), out)
+        except Exception as err:  # noqa: BLE001 -- an unpicklable result (e.g. an MLflow entity)
+            pickle.dump((False, f"unpicklable result of {method}: {err}", tracker.run_id), out)
+        out.flush()
