@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import math
-from contextlib import contextmanager
 import os
 import time
 from numbers import Integral, Real
@@ -58,18 +57,11 @@ def _texts_of(X) -> list:
     return texts
 
 
-@contextmanager
-def _torch_threads(torch, n):
-    """Run the block with ``n`` torch intra-op threads, restoring the caller's setting after."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+def _torch_threads(n):
+    """:func:`mltc.models.mlp._torch_threads`, imported when torch is needed anyway."""
+    from mltc.models.mlp import _torch_threads as threads
+
+    return threads(n)
 
 
 def numpy_loss(loss, logits, Y, weight):
@@ -297,7 +289,7 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         seed = int(rng.randint(2**31 - 1))
         # torch draws initial head weights, dropout masks and shuffles from its global generator:
         # fork it so fitting is reproducible per random_state and leaves the caller's state alone
-        with torch.random.fork_rng(devices=[]), _torch_threads(torch, self.n_threads):
+        with torch.random.fork_rng(devices=[]), _torch_threads(self.n_threads):
             torch.manual_seed(seed)
             self._build(self.n_labels_, torch)
             if self.prior_bias:
@@ -365,7 +357,7 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         if not texts:
             return np.zeros((0, self.n_labels_))
         t0 = time.perf_counter()
-        with _torch_threads(torch, self.n_threads):
+        with _torch_threads(self.n_threads):
             P = expit(self._logits(texts, torch))
         self.predict_texts_per_s_ = len(texts) / max(time.perf_counter() - t0, 1e-9)
         if len(texts) > 1:  # the pipeline also scores one row to learn the score kind
