@@ -24,3 +24,15 @@ def test_cfg_job_prints_composed_config(tmp_path):
     proc = mltc("run", "--cfg", "job", "--resolve", "model=linear_svc", "seed=3", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "sklearn.svm.LinearSVC" in proc.stdout and "random_state: 3" in proc.stdout
+
+
+def test_hydra_mode_named_on_the_command_line_is_still_honoured(tmp_path):
+    # mltc skips Hydra's mode probe unless hydra.mode is named: named, a sweep without -m still sweeps
+    proc = mltc("run", "hydra.mode=MULTIRUN", "seed=1,2", "tracking=none", "dataset.n_docs=300", "dataset.n_labels=5",
+                env_extra={"MLTC_RUNS_DIR": str(tmp_path / "runs")}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert "#0 : " in out and "#1 : " in out  # Hydra's multirun job listing
+    plain = mltc("run", "seed=1", "tracking=none", "dataset.n_docs=300", "dataset.n_labels=5",
+                 env_extra={"MLTC_RUNS_DIR": str(tmp_path / "runs")}, cwd=tmp_path)
+    assert plain.returncode == 0 and "#0 : " not in plain.stdout + plain.stderr

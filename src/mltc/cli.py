@@ -32,6 +32,7 @@ def main(argv=None) -> int:
     if cmd == "run":
         from mltc.app import main as run_main
 
+        _skip_mode_probe(rest)
         # Hydra reads sys.argv; the program name keeps `--help` and completion readable
         sys.argv = ["mltc run", *rest]
         run_main()
@@ -56,6 +57,29 @@ def main(argv=None) -> int:
 
 
 _COMPLETION = ("-sc", "--shell-completion")
+
+
+def _skip_mode_probe(args) -> None:
+    """Spare Hydra a whole composition of the config just to read ``hydra.mode``.
+
+    Hydra composes the config once to learn whether it sets ``hydra.mode`` and again to run
+    (about 0.7 s each). No mltc config sets it; the probe is kept when the command line
+    names it or a local config (``conf/local/``) might.
+    """
+    from pathlib import Path
+
+    from mltc.app import CONF_DIR
+
+    local = Path(CONF_DIR) / "local"
+    if any("hydra.mode" in a for a in args) or (local.is_dir() and any(local.glob("*.yaml"))):
+        return
+    try:
+        from hydra._internal.hydra import Hydra
+    except ImportError:  # a Hydra without this internal: keep its behaviour
+        return
+    if hasattr(Hydra, "get_mode"):
+        # None makes Hydra pick RUN or MULTIRUN from -m, as it does when no config sets a mode
+        Hydra.get_mode = lambda self, config_name, overrides: None
 
 
 def _shell_completion(args) -> int:
