@@ -4,7 +4,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -281,17 +285,11 @@ class TrackerProcess:
     logs_artifacts = True
 
     def __init__(self, tracker):
-        import pickle
-        import subprocess
-        import sys
-        import threading
-
         self.tracker = tracker
         self.run_id = None
         self._lock = threading.Lock()
         self._proc = subprocess.Popen([sys.executable, "-c", "from mltc.tracking import _serve; _serve()"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self._pickle = pickle
         self._send(tracker)
 
     def __getattr__(self, name):
@@ -301,14 +299,14 @@ class TrackerProcess:
         return getattr(self.tracker, name)
 
     def _send(self, obj):
-        self._pickle.dump(obj, self._proc.stdin)
+        pickle.dump(obj, self._proc.stdin)
         self._proc.stdin.flush()
 
     def _call(self, method, *args, **kwargs):
         with self._lock:
             try:
                 self._send((method, args, kwargs))
-                ok, value, run_id = self._pickle.load(self._proc.stdout)
+                ok, value, run_id = pickle.load(self._proc.stdout)
             except (EOFError, BrokenPipeError, OSError) as err:
                 raise RuntimeError(f"the MLflow tracking process exited ({err!r}); its error is printed above.") \
                     from None
@@ -360,9 +358,6 @@ class TrackerProcess:
 
 def _serve() -> None:
     """Child side of :class:`TrackerProcess`: read pickled calls on stdin, answer on stdout."""
-    import pickle
-    import sys
-
     # the answers travel on the original stdout; anything printed goes to stderr
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
