@@ -242,11 +242,10 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
     logs_artifacts = getattr(tracker, "logs_artifacts", True)
 
     def start():
+        # imports first: with a tracking process, start() waits while the child opens the store
+        warm_up(plotting=logs_artifacts and not isinstance(tracker, TrackerProcess))
         tracker.start(experiment=experiment, run_name=run_name, tags=tags, params=params,
                       parent_run_id=sweep["run_id"] if sweep else None)
-        if logs_artifacts:
-            # a tracking process draws the plots itself
-            warm_up(plotting=not isinstance(tracker, TrackerProcess))
 
     background = _Background(start)
     try:

@@ -370,6 +370,10 @@ def _serve() -> None:
     tracker = pickle.load(inp)
     try:
         tracker.warm_up()
+        if getattr(tracker, "logs_artifacts", False):
+            from mltc.report import warm_up
+
+            warm_up(plotting=True)  # this process draws the plots
     except Exception:  # noqa: BLE001 -- the same error comes back on the first call
         pass
     while True:

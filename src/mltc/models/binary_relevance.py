@@ -1,18 +1,20 @@
 """Binary relevance: one independent binary classifier per label."""
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 
 import numpy as np
 from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from numbers import Integral
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BinaryRelevance", "accepts_sample_weight"]
+__all__ = ["BinaryRelevance", "accepts_sample_weight", "blas_limit"]
 
 
 def accepts_sample_weight(estimator) -> bool:
@@ -24,6 +26,29 @@ def accepts_sample_weight(estimator) -> bool:
         return "sample_weight" in inspect.signature(fit).parameters
     except (TypeError, ValueError):
         return False
+
+
+def _uses_liblinear(estimator) -> bool:
+    from sklearn.svm import LinearSVC, LinearSVR
+
+    if isinstance(estimator, (LinearSVC, LinearSVR)) or getattr(estimator, "solver", None) == "liblinear":
+        return True
+    inner = getattr(estimator, "estimator", None)  # e.g. CalibratedClassifierCV(LinearSVC())
+    return inner is not None and inner is not estimator and _uses_liblinear(inner)
+
+
+def blas_limit(estimator):
+    """One BLAS thread while ``estimator`` fits, if liblinear fits it; otherwise no change.
+
+    liblinear calls level-1 BLAS (dot, axpy) on vectors of n_features thousands of
+    times; OpenBLAS splits each call over its threads, which gains nothing and stalls
+    every call whenever another process holds a core. On GoEmotions (28 labels, 58k
+    TF-IDF features, 2 cores) the fit took the same time with one thread on an idle
+    machine, and 18 s instead of 68 s beside one other busy process.
+    """
+    if _uses_liblinear(estimator):
+        return threadpool_limits(limits=1, user_api="blas")
+    return contextlib.nullcontext()
 
 
 class _Constant:
@@ -46,10 +71,11 @@ def _fit_one(estimator, X, y, sample_weight, label_kwargs):
     est = clone(estimator)
     if label_kwargs:
         est.set_params(**label_kwargs)
-    if sample_weight is not None:
-        est.fit(X, y, sample_weight=sample_weight)
-    else:
-        est.fit(X, y)
+    with blas_limit(est):
+        if sample_weight is not None:
+            est.fit(X, y, sample_weight=sample_weight)
+        else:
+            est.fit(X, y)
     return est
 
 

@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from mltc.models.binary_relevance import _Constant, accepts_sample_weight
+from mltc.models.binary_relevance import _Constant, accepts_sample_weight, blas_limit
 from mltc.models.losses import sigmoid
 
 __all__ = ["LabelPowerset", "ClassifierChain", "EnsembleClassifierChains", "RAkEL"]
@@ -41,9 +41,10 @@ def _check_weight_support(estimator, sample_weight, who):
 
 
 def _fit(est, X, y, sample_weight):
-    if sample_weight is not None:
-        return est.fit(X, y, sample_weight=sample_weight)
-    return est.fit(X, y)
+    with blas_limit(est):
+        if sample_weight is not None:
+            return est.fit(X, y, sample_weight=sample_weight)
+        return est.fit(X, y)
 
 
 def _class_proba(est, X):
