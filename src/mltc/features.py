@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from mltc.feature_union import TextUnion  # noqa: F401 (re-exported for conf/features)
+
 __all__ = ["make_tfidf"]
 
 
