@@ -30,8 +30,14 @@ def main(argv=None) -> int:
     if cmd in _COMPLETION or (cmd == "run" and any(a in _COMPLETION for a in rest)):
         return _shell_completion([a for a in argv if a != "run"])
     if cmd == "run":
+        import gc
+
         from mltc.app import main as run_main
 
+        # the ~150k objects imported so far (Hydra, OmegaConf, scikit-learn, ...) live as long as the
+        # process: kept out of the collector, they are not traversed again by every full collection
+        # that featurizing (millions of short-lived objects) triggers
+        gc.freeze()
         _skip_mode_probe(rest)
         # Hydra reads sys.argv; the program name keeps `--help` and completion readable
         sys.argv = ["mltc run", *rest]

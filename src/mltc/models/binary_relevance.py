@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 from joblib import Parallel, delayed
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from numbers import Integral
@@ -46,9 +46,16 @@ def blas_limit(estimator):
     TF-IDF features, 2 cores) the fit took the same time with one thread on an idle
     machine, and 18 s instead of 68 s beside one other busy process.
     """
+    global _controller
     if _uses_liblinear(estimator):
-        return threadpool_limits(limits=1, user_api="blas")
+        if _controller is None:
+            # looking the libraries up costs ~4 ms; once per process, not once per label
+            _controller = ThreadpoolController()
+        return _controller.limit(limits=1, user_api="blas")
     return contextlib.nullcontext()
+
+
+_controller = None
 
 
 class _Constant:
