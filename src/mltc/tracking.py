@@ -362,11 +362,8 @@ def _serve() -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     inp = sys.stdin.buffer
-    try:
-        # lowest priority: the run's own computation (which may use every core) comes first
-        os.nice(19)
-    except OSError:
-        pass
+    # default priority, not nice 19: on a busy machine (a parallel sweep, another user) a niced
+    # process gets almost no CPU, and the run then waits for it after the model has fitted
     tracker = pickle.load(inp)
     try:
         tracker.warm_up()
