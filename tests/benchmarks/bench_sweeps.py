@@ -8,35 +8,31 @@
 regression, fixed 0.5 cut, MLflow logging to SQLite) against a bare scikit-learn script doing the
 same work; both are whole processes, imports included, and CPU time (all threads) is shown next to
 wall time. Target: mltc at most 10% slower. ``--pin 0`` runs both on one CPU (taskset), where
-mltc's background tracking thread cannot hide behind the model fit: that shows the work it adds.
+mltc's tracking process and background transform cannot hide behind the model fit: that shows
+the work they add.
 
 ``components``: CPU seconds (best of several) of each fixed cost a run adds to the bare script,
 measured one by one in this process (imports in fresh processes); steadier than whole-process
 wall time on a shared machine.
 
-Where the runner's fixed cost went (GoEmotions, CPU s, ``components``, 2026-11-25, shared 2-core
-machine; ``PYTHONPATH=<checkout of f54ea0f>/src`` for "before"):
+What a run adds to the bare script, and where it runs (GoEmotions, 2026-11-25):
 
-    cost                                        before   after   now
-    hydra + omegaconf + mltc imports              0.60    0.65   main thread
-    mlflow import + SQLite store + run/params     4.2     4.9    background thread, launched when the
-                                                                 model starts fitting (liblinear releases
-                                                                 the GIL); joined before logging results
-    matplotlib (Figure/Agg) + rich imports        0.26    ~0.3   background thread (pyplot no longer imported)
-    load_goemotions (parse + checks)              0.47    0.18   main (one-pass parse)
-    evaluate test + validation                    1.08    0.15   main (NumPy counts, = sklearn)
-    per-label plot                                0.32    0.21   main (bare Figure, fixed margins)
-    imbalance profiles x3                         0.07    0.06   main
-    metrics to MLflow                             4 calls 1 log_batch
+    main thread, in order     Hydra import + composition + job set-up (~0.9 s), evaluation with
+                              PR-AUC and head/medium/tail groups on test and validation (~0.15 s),
+                              waiting for the tracking process to draw the plot and close the run
+                              (~0.3 s)
+    beside the model fit      validation + test texts transformed in a thread (scikit-learn
+                              featurizers; liblinear fits without the GIL)
+    tracking process          MLflow import + SQLite store (~2.9 s CPU), matplotlib (~0.8 s CPU),
+                              run, params, metrics, artifacts, plot; default priority
+    removed                   OpenBLAS threads spinning beside liblinear (one BLAS thread for
+                              liblinear fits: same wall time, half the CPU; 18 s instead of 68 s
+                              beside one busy process); full garbage collections walking the
+                              start-up objects (gc.freeze)
 
-Whole-process runs could not confirm the +10% target: other engineers' jobs kept the load average
-at 3-6 on the 2 cores, and the bare script alone took 52-156 s (12.6 s when the README's +60% was
-measured), so repeats differed by 2-3x and mltc sometimes beat bare. Measured with
-``overhead --repeat 3`` at 18:15-18:22 UTC: bare 52.0-74.8 s, mltc 37.5-86.5 s (best of 3:
-bare 52.0 s, mltc 37.5 s; CPU 40.5 s vs 40.0 s). Rerun on an idle machine for a number that means
-something; the expected main-thread overhead is hydra (~0.6 s) + load/eval/plot/profiles (~0.6 s) +
-the validation part's featurize/predict (what val_* metrics cost) + Hydra's job setup, with MLflow
-hidden behind the fit as long as the fit is longer than MLflow's start (~3-5 s).
+The machine's own speed moves by +-15% from one run to the next (the main process's CPU time for
+identical work ranged 12.9-16.8 s over 8 runs), so single pairs mean little: read the median of many
+alternating pairs.
 
 ``sweep``: the same 12-job sweep (3 strategies x 4 seeds) with Hydra's basic launcher and with the
 joblib launcher. Target: joblib at least 1.6x faster on 2 cores.
@@ -122,7 +118,10 @@ def overhead(a) -> None:
           f"{best[2]:.1f}s, mltc {best[3]:.1f}s ({100 * (best[3] / best[2] - 1):+.1f}%)")
     # the bare fit's BLAS threads scatter single pairs; the median of the paired ratios is steadier than best-of
     ratios = sorted(r[1] / r[0] for r in rows)
-    print(f"median of the {a.repeat} paired overheads: {100 * (ratios[len(ratios) // 2] - 1):+.1f}% wall")
+    q1, q3 = ratios[len(ratios) // 4], ratios[(3 * len(ratios)) // 4]
+    print(f"median of the {a.repeat} paired overheads: {100 * (ratios[len(ratios) // 2] - 1):+.1f}% wall "
+          f"(quartiles {100 * (q1 - 1):+.1f}% .. {100 * (q3 - 1):+.1f}%); all mltc runs / all bare runs: "
+          f"{100 * (sum(r[1] for r in rows) / sum(r[0] for r in rows) - 1):+.1f}%")
 
 
 def components(a) -> None:
