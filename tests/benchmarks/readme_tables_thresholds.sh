@@ -98,7 +98,10 @@ augment_sweeps() {  # $1: augment_<data set>; no augmentation (a group cannot sw
   local ops=${AUG_OPS[$1]}
   sweep "$1" 'run_name="none"'
   # shellcheck disable=SC2016
-  sweep "$1" "augment=${ops#none,}" "augment.percentage=${AUG_PERCENT[$1]}" 'run_name=${hydra:runtime.choices.augment}'
+  # augment.percentage as a one-value sweep: a plain override would be applied to the primary config, where the
+  # augment group is null, and Hydra rejects it
+  sweep "$1" "augment=${ops#none,}" "augment.percentage=choice(${AUG_PERCENT[$1]})" \
+    'run_name=${hydra:runtime.choices.augment}'
 }
 
 table() {  # name, note, mltc compare arguments...
