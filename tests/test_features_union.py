@@ -7,7 +7,10 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
-from sklearn.utils.estimator_checks import check_get_params_invariance, check_no_attributes_set_in_init
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+)
 
 from mltc.feature_union import TextUnion, repeat_title
 from mltc.features import TextUnion as ExportedTextUnion

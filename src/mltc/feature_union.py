@@ -16,6 +16,7 @@ Cavnar & Trenkle (1994), N-gram-based text categorization. SDAIR-94.
 """
 from __future__ import annotations
 
+from itertools import pairwise
 from numbers import Integral, Real
 
 import numpy as np
@@ -116,7 +117,7 @@ class TextUnion(TransformerMixin, BaseEstimator):
         self.vectorizers_ = [clone(v) for v in self.vectorizers]
         blocks = [v.fit_transform(texts) for v in self.vectorizers_]
         edges = np.cumsum([0] + [b.shape[1] for b in blocks])
-        self.block_slices_ = [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+        self.block_slices_ = [slice(int(a), int(b)) for a, b in pairwise(edges)]
         self.n_features_out_ = int(edges[-1])
         return self._stack(blocks)
 
