@@ -187,7 +187,7 @@ def sweep(a) -> None:
     for name, extra in (("basic", []), ("joblib", ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={a.n_jobs}"])):
         env = dict(os.environ, MLTC_RUNS_DIR=str(tmp / name))
         env.pop("MLFLOW_TRACKING_URI", None)
-        walls[name], _ = timed([sys.executable, "-m", "mltc.cli", "run", "-m", *grid, *extra], tmp, env)
+        walls[name], _, _ = timed([sys.executable, "-m", "mltc.cli", "run", "-m", *grid, *extra], tmp, env)
         print(f"{name}: 12 jobs in {walls[name]:.1f}s", flush=True)
     print(f"joblib (n_jobs={a.n_jobs}) speed-up over basic: {walls['basic'] / walls['joblib']:.2f}x "
           f"(target >= 1.6x on 2 cores); cores: {os.cpu_count()}, load: {os.getloadavg()[0]:.1f}")
