@@ -217,3 +217,21 @@ def test_help_lists_options_and_examples():
                 "--experiment", "--table-only", "--bold-best", "--baseline", "--bootstrap", "--no-log"):
         assert opt in text
     assert "examples:" in text and all(name in text for name in ALIASES)
+
+
+def test_filter_selects_before_the_latest_run_of_a_configuration_is_kept(store, tmp_path, capsys):
+    uri, _ = store
+    tags = {"mltc.dataset": "d", "mltc.strategy": "none", "mltc.seed": 1, "mltc.config_hash": "same"}
+    for name, value in (("first", 0.25), ("second", 0.75)):
+        # run_name does not enter the config hash: the same configuration, run twice under two names
+        t = MlflowTracker(uri=uri).start(experiment="renamed", tags=tags, params={"run_name": name, "x": 1})
+        t.log_metrics({"micro_f1": value})
+        t.end("FINISHED")
+    args = ["--uri", uri, "--experiment", "renamed", "--no-log", "--bootstrap", "0", "--out", str(tmp_path),
+            "--metrics", "micro_f1", "--table-only", "--by", "params.run_name"]
+    assert compare_main([*args, "--filter", "params.run_name=first"]) == 0
+    out = capsys.readouterr().out
+    assert "| first | 0.2500 |" in out and "second" not in out
+    assert compare_main(args) == 0
+    out = capsys.readouterr().out
+    assert "| second | 0.7500 |" in out and "first" not in out  # unfiltered: the latest run only

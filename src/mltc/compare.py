@@ -183,13 +183,14 @@ def load_runs(client, experiments=None, sweep=None, filter_string=None):
     return runs, parent
 
 
-def runs_frame(runs) -> pd.DataFrame:
+def runs_frame(runs, *, latest_only: bool = True) -> pd.DataFrame:
     """One row per run: run id, group choices, seed, config hash, every metric, every param and tag (as
     ``params.<key>`` / ``tags.<key>``), ``wall_s`` (the pipeline's wall time: the sum of its stage timings
     ``time_load`` ... ``time_evaluate``) and ``run_s`` (the tracked run's duration).
 
     A configuration run more than once (same params and options, or same ``mltc.config_hash`` for runs
-    without params: ``tracking.resume=false``, a single run repeated in a sweep) keeps its latest run.
+    without params: ``tracking.resume=false``, a single run repeated in a sweep) keeps its latest run,
+    unless ``latest_only=False`` (then :func:`latest_runs` does it, e.g. after filtering).
     """
     rows = []
     for r in runs:
@@ -214,6 +215,12 @@ def runs_frame(runs) -> pd.DataFrame:
         row.update({f"tags.{k}": v for k, v in t.items()})
         rows.append(row)
     df = pd.DataFrame(rows).sort_values("start_time")
+    return latest_runs(df) if latest_only else df.reset_index(drop=True)
+
+
+def latest_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """The latest run of each configuration in a :func:`runs_frame` (``latest_only=False``)."""
+    df = df.sort_values("start_time", kind="stable")
     return df.drop_duplicates("config_hash", keep="last").drop_duplicates("params_key", keep="last") \
         .reset_index(drop=True)
 
@@ -741,11 +748,14 @@ def compare(args) -> tuple[Report, dict, object]:
     client = _client(args.uri)
     filter_string, client_side = parse_filters(args.filter)
     runs, parent = load_runs(client, args.experiment, args.sweep, filter_string)
-    df = runs_frame(runs)
+    df = runs_frame(runs, latest_only=False)
     for column, values in client_side:
         if column not in df:
             raise CompareError(f"--filter {column}=...: these runs have no {column}.")
         df = df[df[column].astype(str).isin(values)]
+    # the latest run of each configuration among the selected runs: done first, a later run of the same
+    # configuration that the filter rejects (e.g. another run_name) would hide the one it selects
+    df = latest_runs(df)
     if df.empty:
         raise CompareError("no FINISHED runs match this selection; check --filter.")
     columns = parse_columns(args.metrics) if args.metrics else \
