@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_info
 
 from mltc.data import make_synthetic
 from mltc.models.binary_relevance import BinaryRelevance, blas_limit
-from mltc.pipeline import _HeldOut, _sklearn_only, run_pipeline
+from mltc.pipeline import _sklearn_only, _transform_held_out, run_pipeline
 from mltc.split import DatasetSplitter
 from mltc.thresholds import GlobalThreshold
 
@@ -96,7 +96,7 @@ class _Failing:
 
 
 def test_background_transform_errors_reach_the_caller():
-    held = _HeldOut(_Failing(), [["a"], ["b", "c"]], background=True)
+    held = _transform_held_out(_Failing(), [["a"], ["b", "c"]], background=True)
     with pytest.raises(ValueError, match="cannot featurize 1 texts"):
         held.result()
 
@@ -110,6 +110,6 @@ def test_background_transform_runs_in_another_thread():
             return super().transform(raw_documents)
 
     vec = Vec().fit(["alpha beta", "beta gamma"])
-    X_va, X_te = _HeldOut(vec, [["alpha beta"], ["gamma"]], background=True).result()
+    (X_va, X_te), _ = _transform_held_out(vec, [["alpha beta"], ["gamma"]], background=True).result()
     assert (X_va != vec.transform(["alpha beta"])).nnz == 0 and X_te.shape == (1, 3)
     assert seen[0] != threading.get_ident()

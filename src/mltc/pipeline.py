@@ -10,8 +10,8 @@ logs the :class:`RunResult`.
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -115,40 +115,28 @@ def _sklearn_only(obj) -> bool:
     return type(obj).__module__.startswith("sklearn.")
 
 
-class _HeldOut:
-    """Transform the validation and test texts in a background thread while the model fits.
+def _transform_held_out(featurizer, parts, background: bool) -> Future:
+    """Transform the validation and test texts; in a background thread if ``background``.
 
     Only for scikit-learn featurizers: their ``transform`` is read-only once fitted and
     mostly Python, so it runs beside a fit that spends its time in compiled code without
     the GIL (liblinear, LightGBM, XGBoost). Other featurizers (encoders with their own
-    thread pools, caches) transform here, in order. The result is the same either way.
+    thread pools, caches) transform here, in order. The result is the same either way:
+    ``([X per part], seconds)``.
     """
-
-    def __init__(self, featurizer, parts, background):
-        self.X, self.seconds, self._error = None, 0.0, None
-        self._thread = None
-        if background:
-            self._thread = threading.Thread(target=self._run, args=(featurizer, parts), name="mltc-featurize",
-                                            daemon=True)
-            self._thread.start()
-        else:
-            self._run(featurizer, parts)
-
-    def _run(self, featurizer, parts):
+    def transform():
         t = time.perf_counter()
-        try:
-            self.X = [featurizer.transform(texts) if len(texts) else None for texts in parts]
-        except BaseException as err:  # noqa: BLE001 -- re-raised in the main thread by result()
-            self._error = err
-        self.seconds = time.perf_counter() - t
+        return [featurizer.transform(texts) if len(texts) else None for texts in parts], time.perf_counter() - t
 
-    def result(self):
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            raise self._error
-        return self.X
+    if not background:
+        done = Future()
+        done.set_result(transform())
+        return done
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mltc-featurize")
+    try:
+        return executor.submit(transform)
+    finally:
+        executor.shutdown(wait=False)
 
 
 def _params(obj) -> dict:
@@ -250,8 +238,8 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
         if unlabeled is not None:
             # transform only: the vocabulary and idf come from the training texts
             strategy.set_params(X_unlabeled=featurizer.transform(list(unlabeled)))
-        held_out = _HeldOut(featurizer, [_take(dataset.texts, va), _take(dataset.texts, te)],
-                            background=background_transform and _sklearn_only(featurizer))
+        held_out = _transform_held_out(featurizer, [_take(dataset.texts, va), _take(dataset.texts, te)],
+                                       background=background_transform and _sklearn_only(featurizer))
 
     with timer("resample"):
         X_fit, Y_fit, w_fit = _resample(strategy, X_tr, Y_tr_aug)
@@ -263,9 +251,9 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
     with timer("fit"):
         fitted = _fit_model(model, X_fit, Y_fit, w_fit)
 
-    X_va, X_te = held_out.result()
+    (X_va, X_te), held_out_seconds = held_out.result()
     # the held-out texts' transform time counts as featurizing, wherever it ran
-    timer["featurize"] += held_out.seconds
+    timer["featurize"] += held_out_seconds
     with timer("thresholds"):
         if needs_oof:
             from mltc.thresholds import oof_scores
