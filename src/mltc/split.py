@@ -49,7 +49,22 @@ class DatasetSplitter(BaseEstimator):
     val_method : {"iterative", "random"}, default="iterative"
         How validation is carved from training: iterative stratification, or a plain random
         ``train_test_split`` (as in Huang et al. 2021).
+    train_size : float, int or None, default=None
+        Train on a subset of the training rows, drawn after validation has been carved (validation and
+        test never change): a share in (0, 1] of those rows or a count. None keeps them all.
+    train_method : {"iterative", "random"}, default="iterative"
+        How that subset is drawn: iterative stratification, so rare labels keep their share, or a plain
+        random draw (``numpy.random.default_rng(seed).choice``, the subset of the benchmark scripts'
+        ``--train-size``).
     random_state : int, RandomState or None
+
+    Examples
+    --------
+    >>> from mltc.data import make_synthetic
+    >>> ds = make_synthetic(n_docs=500, n_labels=6, random_state=0)
+    >>> parts = DatasetSplitter(train_size=100, random_state=0).split(ds)
+    >>> len(parts["train"]), len(parts["val"]) == len(DatasetSplitter(random_state=0).split(ds)["val"])
+    (100, True)
     """
 
     _parameter_constraints = {
@@ -57,14 +72,19 @@ class DatasetSplitter(BaseEstimator):
         "test_size": [Interval(Real, 0, 1, closed="neither"), Interval(Integral, 1, None, closed="left")],
         "val_size": [Interval(Real, 0, 1, closed="left"), Interval(Integral, 0, None, closed="left")],
         "val_method": [StrOptions({"iterative", "random"})],
+        "train_size": [None, Interval(Real, 0, 1, closed="right"), Interval(Integral, 1, None, closed="left")],
+        "train_method": [StrOptions({"iterative", "random"})],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, use_official=True, test_size=0.2, val_size=0.1, val_method="iterative", random_state=None):
+    def __init__(self, *, use_official=True, test_size=0.2, val_size=0.1, val_method="iterative", train_size=None,
+                 train_method="iterative", random_state=None):
         self.use_official = use_official
         self.test_size = test_size
         self.val_size = val_size
         self.val_method = val_method
+        self.train_size = train_size
+        self.train_method = train_method
         self.random_state = random_state
 
     def split(self, ds: Dataset) -> dict:
@@ -100,8 +120,38 @@ class DatasetSplitter(BaseEstimator):
                 train, val = train[rest], train[held]
         else:
             val = np.array([], dtype=int)
+        if self.train_size is not None:
+            train = self._train_subset(ds, np.sort(train), seed)
         parts = {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
         if len(parts["train"]) == 0 or len(parts["test"]) == 0:
             raise DataError(f"{ds.name}: the split left {len(parts['train'])} training and {len(parts['test'])} "
                             "test documents; adjust split.test_size / split.val_size.")
         return parts
+
+    def _train_subset(self, ds: Dataset, train, seed):
+        """The ``train_size`` rows of ``train`` (sorted indices), drawn by ``train_method``."""
+        if isinstance(self.train_size, Integral):
+            size = int(self.train_size)
+            if size > len(train):
+                raise DataError(f"split.train_size={self.train_size} asks for {size} training documents but "
+                                f"{ds.name} has only {len(train)} once validation and test are set aside; lower "
+                                "split.train_size, give a share in (0, 1], or null for all of them.")
+        else:
+            size = max(1, int(round(self.train_size * len(train))))
+        if size == len(train):
+            return train
+        rng = np.random.default_rng(seed)
+        if self.train_method == "random":
+            picked = rng.choice(train, size=size, replace=False)
+        else:
+            rest, held = iterative_split(ds.Y[train], size, seed)
+            # iterstrat allocates by proportions and may miss the count by a few rows (all of them for a
+            # tiny share); a count is a count, so a few random rows are dropped or added
+            if len(held) > size:
+                held = rng.choice(held, size=size, replace=False)
+            elif len(held) < size:
+                held = np.concatenate([held, rng.choice(rest, size=size - len(held), replace=False)])
+            picked = train[held]
+        log.info("training on %d of %d training documents (split.train_size=%s, %s)", size, len(train),
+                 self.train_size, self.train_method)
+        return np.sort(picked)
