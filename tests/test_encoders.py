@@ -126,3 +126,115 @@ def test_feature_configs_instantiate(name):
         cfg = compose("config", overrides=[f"features={name}"])
     obj = instantiate(cfg.features, _convert_="all")
     assert hasattr(obj, "fit_transform") and hasattr(obj, "transform")
+
+
+# --- chunk-and-pool for long texts (chunk_words), with a fake model where the real one is not needed ---
+
+def _fake_vec(text, dim=8):
+    """A deterministic, text-dependent stand-in for a sentence embedding (not normalised)."""
+    rng = np.random.default_rng(int.from_bytes(text_keys([text])[0][:4], "little"))
+    return rng.normal(size=dim).astype(np.float32)
+
+
+@pytest.fixture
+def fake_encoder(tmp_path, monkeypatch):
+    """SentenceEncoder on a fake model folder whose ``embed`` is :func:`_fake_vec`; records what it embeds."""
+    model = tmp_path / "fake-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    seen = []
+
+    def make(**kw):
+        enc = SentenceEncoder(model_path=str(model), cache_dir=str(tmp_path / "cache"), device="cpu", **kw).fit()
+        monkeypatch.setattr(enc, "_load", lambda: None)
+
+        def embed(texts):
+            seen.extend(texts)
+            return np.stack([_fake_vec(t) for t in texts])
+        monkeypatch.setattr(enc, "embed", embed)
+        return enc
+    return make, seen
+
+
+def test_word_chunks_windows_by_hand():
+    from mltc.encoders import word_chunks
+    text = "w0 w1 w2 w3\nw4 w5 w6 w7 w8 w9"
+    # size 4, overlap 1: steps of 3 from 0, and a last window ending at the last word
+    assert word_chunks(text, 4, 1) == ["w0 w1 w2 w3", "w3 w4 w5 w6", "w6 w7 w8 w9"]
+    assert word_chunks(text, 4, 0) == ["w0 w1 w2 w3", "w4 w5 w6 w7", "w6 w7 w8 w9"]
+    assert word_chunks(text, 10, 3) == [text]  # short enough: the text itself, line break kept
+    assert word_chunks("", 5) == [""]
+
+
+def test_pool_chunks_against_a_loop():
+    from mltc.encoders import pool_chunks
+    rng = np.random.default_rng(1)
+    emb = rng.normal(size=(6, 5)).astype(np.float32)
+    counts = [1, 3, 2]
+    got = pool_chunks(emb, counts, "mean", normalize=True)
+    got_mm = pool_chunks(emb, counts, "mean_max")
+    start = 0
+    for i, c in enumerate(counts):
+        rows = emb[start:start + c]
+        m = rows.mean(axis=0)
+        np.testing.assert_allclose(got[i], m / np.linalg.norm(m), rtol=1e-5)
+        mx = rows.max(axis=0)
+        np.testing.assert_allclose(got_mm[i], np.r_[m / np.linalg.norm(m), mx / np.linalg.norm(mx)] / np.sqrt(2),
+                                   rtol=1e-5)
+        start += c
+    np.testing.assert_allclose(np.linalg.norm(got_mm, axis=1), 1.0, rtol=1e-5)
+    raw = pool_chunks(emb, counts, "mean", normalize=False)
+    np.testing.assert_allclose(raw[1], emb[1:4].mean(axis=0), rtol=1e-5)
+
+
+def test_chunked_encoder_pools_window_embeddings(fake_encoder):
+    make, seen = fake_encoder
+    long = " ".join(f"w{i}" for i in range(10))
+    texts = ["short one", long]
+    enc = make(chunk_words=4, chunk_overlap=1, normalize=False)
+    X = enc.transform(texts)
+    windows = ["w0 w1 w2 w3", "w3 w4 w5 w6", "w6 w7 w8 w9"]
+    assert sorted(seen) == sorted(["short one", *windows])
+    np.testing.assert_allclose(X[0], _fake_vec("short one"), rtol=1e-6)
+    np.testing.assert_allclose(X[1], np.mean([_fake_vec(w) for w in windows], axis=0), rtol=1e-5)
+    assert X.shape == (2, 8) and enc.n_features_out_ == 8
+    mm = make(chunk_words=4, chunk_overlap=1, pooling="mean_max").transform(texts)
+    assert mm.shape == (2, 16)
+
+
+def test_chunking_off_or_wide_changes_nothing(fake_encoder):
+    make, seen = fake_encoder
+    texts = ["a b c", "d e f g h", "i"]
+    plain = make(normalize=False).transform(texts)
+    wide = make(chunk_words=5, normalize=False).transform(texts)
+    np.testing.assert_array_equal(plain, wide)
+
+
+def test_chunks_are_cached(fake_encoder, monkeypatch):
+    make, seen = fake_encoder
+    long = " ".join(f"w{i}" for i in range(10))
+    first = make(chunk_words=4, chunk_overlap=1).transform([long, "x y"])
+    again = make(chunk_words=4, chunk_overlap=1)
+    monkeypatch.setattr(again, "embed", lambda texts: pytest.fail("a cached window was embedded again"))
+    np.testing.assert_array_equal(again.transform(["x y", long]), first[::-1])
+    assert again.cache_stats_["hits"] == 4 and again.cache_stats_["misses"] == 0
+
+
+def test_chunk_parameters_speak_to_users(fake_encoder):
+    make, _ = fake_encoder
+    with pytest.raises(ValueError, match="chunk_overlap=4 must be smaller"):
+        make(chunk_words=4, chunk_overlap=4)
+    with pytest.raises(ValueError, match="set chunk_words"):
+        make(pooling="mean_max")
+
+
+def test_chunked_real_model_is_the_mean_of_its_windows(embedded):
+    enc, _, cache = embedded
+    from mltc.encoders import word_chunks
+    long = " ".join(TEXTS * 4)
+    chunked = SentenceEncoder(cache_dir=str(cache), device="cpu", chunk_words=12, chunk_overlap=3).fit()
+    X = chunked.transform([long])
+    W = enc.embed(word_chunks(long, 12, 3))
+    m = W.mean(axis=0)
+    assert len(W) > 2
+    np.testing.assert_allclose(X[0], m / np.linalg.norm(m), atol=2e-5)

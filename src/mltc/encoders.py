@@ -13,6 +13,7 @@ need them.
 
 References
 ----------
+Pappagari et al. (2019), Hierarchical transformers for long document classification. ASRU.
 Reimers & Gurevych (2019), Sentence-BERT: sentence embeddings using Siamese BERT-networks. EMNLP.
 Wang et al. (2020), MiniLM: deep self-attention distillation for task-agnostic compression of
 pre-trained transformers. NeurIPS.
@@ -34,7 +35,7 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
 __all__ = ["SentenceEncoder", "EmbeddingCache", "RawText", "make_tfidf_minilm", "default_model_path",
-           "cache_root", "resolve_device"]
+           "cache_root", "resolve_device", "word_chunks", "pool_chunks"]
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,20 @@ class SentenceEncoder(TransformerMixin, BaseEstimator):
         Read and write the on-disk cache.
     cache_dir : str or None, default=None
         Cache root; None means ``$MLTC_CACHE_DIR/embeddings`` (``~/.cache/mltc/embeddings``).
+    chunk_words : int or None, default=None
+        None embeds each text once (cut at ``max_seq_length`` tokens). An int splits a
+        longer text into windows of that many whitespace-separated words, embeds every
+        window and pools them (see :func:`word_chunks`), so a long news story is read to
+        its end (chunk-and-pool, as in hierarchical document encoders, Pappagari et al. 2019).
+        Keep a window's words under ``max_seq_length`` tokens (about 0.7 word per token
+        for newswire with numbers). A text of at most ``chunk_words`` words is embedded
+        as it is, so its embedding equals the unchunked one.
+    chunk_overlap : int, default=0
+        Words shared by consecutive windows (must be below ``chunk_words``).
+    pooling : {"mean", "mean_max"}, default="mean"
+        How window embeddings become one: their mean (L2-normalised again when
+        ``normalize``), or the normalised mean and the normalised element-wise max side
+        by side, scaled by 1/sqrt(2) (twice the columns, unit norm).
 
     Attributes
     ----------
@@ -160,7 +175,8 @@ class SentenceEncoder(TransformerMixin, BaseEstimator):
     n_features_out_ : int
     cache_stats_ : dict
         ``hits``, ``misses``, ``embed_seconds`` and ``docs_per_second`` of the
-        embedding work done so far by this object.
+        embedding work done so far by this object (with ``chunk_words`` these count
+        windows, which are what is cached).
 
     Examples
     --------
@@ -177,12 +193,15 @@ class SentenceEncoder(TransformerMixin, BaseEstimator):
         "device": [str],
         "cache": ["boolean"],
         "cache_dir": [str, os.PathLike, None],
+        "chunk_words": [Interval(Integral, 1, None, closed="left"), None],
+        "chunk_overlap": [Interval(Integral, 0, None, closed="left")],
+        "pooling": [StrOptions({"mean", "mean_max"})],
     }
 
     _CHUNK = 4096
 
     def __init__(self, *, model_path=None, batch_size=64, max_seq_length=128, normalize=True, device="auto",
-                 cache=True, cache_dir=None):
+                 cache=True, cache_dir=None, chunk_words=None, chunk_overlap=0, pooling="mean"):
         self.model_path = model_path
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
@@ -190,11 +209,20 @@ class SentenceEncoder(TransformerMixin, BaseEstimator):
         self.device = device
         self.cache = cache
         self.cache_dir = cache_dir
+        self.chunk_words = chunk_words
+        self.chunk_overlap = chunk_overlap
+        self.pooling = pooling
 
     def fit(self, texts=None, y=None):
         """Check parameters and load the model (no learning from ``texts``)."""
         validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
                                        caller_name=type(self).__name__)
+        if self.chunk_words is not None and self.chunk_overlap >= self.chunk_words:
+            raise ValueError(f"chunk_overlap={self.chunk_overlap} must be smaller than chunk_words="
+                             f"{self.chunk_words}, or windows would not advance; lower the overlap.")
+        if self.chunk_words is None and self.pooling != "mean":
+            raise ValueError(f"pooling={self.pooling!r} pools the windows of chunk_words; set chunk_words "
+                             "(e.g. 150) or leave pooling='mean'.")
         path = Path(self.model_path) if self.model_path is not None else default_model_path()
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"model_path={str(path)!r} is not a sentence-transformers model folder "
@@ -241,6 +269,16 @@ class SentenceEncoder(TransformerMixin, BaseEstimator):
         if not hasattr(self, "model_path_"):
             raise AttributeError("SentenceEncoder is not fitted: call fit (or fit_transform) first.")
         texts = _as_texts(texts)
+        if self.chunk_words is None:
+            out = self._embed_cached(texts)
+        else:
+            windows = [word_chunks(t, self.chunk_words, self.chunk_overlap) for t in texts]
+            flat = self._embed_cached([w for ws in windows for w in ws])
+            out = pool_chunks(flat, [len(ws) for ws in windows], self.pooling, self.normalize)
+        self.n_features_out_ = out.shape[1]
+        return out
+
+    def _embed_cached(self, texts) -> np.ndarray:
         if self.cache:
             cache = EmbeddingCache(self.cache_folder())
             keys = text_keys(texts)
@@ -276,7 +314,6 @@ class SentenceEncoder(TransformerMixin, BaseEstimator):
             out[i] = found[i]
         if len(miss):
             out[miss] = new[inverse.ravel()]
-        self.n_features_out_ = dim
         return out
 
     def get_feature_names_out(self, input_features=None):
@@ -287,6 +324,45 @@ class SentenceEncoder(TransformerMixin, BaseEstimator):
         state = self.__dict__.copy()
         state["_model"] = None
         return state
+
+
+def word_chunks(text: str, size: int, overlap: int = 0) -> list[str]:
+    """``text`` as windows of ``size`` whitespace-separated words, consecutive windows sharing ``overlap``.
+
+    A text of at most ``size`` words is one window, the text itself (line breaks kept). The
+    last window ends at the last word; it starts ``size`` words before it, so no window is
+    a short tail that repeats little but its overlap.
+    """
+    words = text.split()
+    if len(words) <= size:
+        return [text]
+    step = size - overlap
+    starts = list(range(0, len(words) - size, step)) + [len(words) - size]
+    return [" ".join(words[s:s + size]) for s in starts]
+
+
+def pool_chunks(emb: np.ndarray, counts, pooling: str = "mean", normalize: bool = True) -> np.ndarray:
+    """Pool consecutive rows of ``emb`` (``counts[i]`` rows for text ``i``) into one row per text.
+
+    ``"mean"``: the mean of a text's rows, L2-normalised when ``normalize``. ``"mean_max"``: the
+    normalised mean and the normalised element-wise max side by side, over sqrt(2) (unit norm).
+    """
+    counts = np.asarray(counts, dtype=np.intp)
+    if len(counts) == 0:
+        return np.zeros((0, emb.shape[1] * (2 if pooling == "mean_max" else 1)), dtype=np.float32)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
+    mean = np.add.reduceat(emb, starts, axis=0) / counts[:, None]
+    if normalize or pooling == "mean_max":
+        mean = _unit_rows(mean)
+    if pooling == "mean":
+        return mean.astype(np.float32)
+    mx = _unit_rows(np.maximum.reduceat(emb, starts, axis=0))
+    return (np.hstack([mean, mx]) / np.sqrt(2.0)).astype(np.float32)
+
+
+def _unit_rows(a):
+    norm = np.linalg.norm(a, axis=1, keepdims=True)
+    return a / np.where(norm > 0, norm, 1.0)
 
 
 def _as_texts(texts) -> list:
