@@ -236,3 +236,42 @@ def test_filter_selects_before_the_latest_run_of_a_configuration_is_kept(store, 
     assert compare_main(args) == 0
     out = capsys.readouterr().out
     assert "| second | 0.7500 |" in out and "first" not in out  # unfiltered: the latest run only
+
+
+def test_by_takes_a_header(store, tmp_path, capsys):
+    uri, _ = store
+    base = ["--sweep", "s1", "--out", str(tmp_path), "--metrics", "micro_f1", "--sort", "run"]
+    plain = _table(capsys, uri, *base, "--by", "strategy,params.model.C")
+    titled = _table(capsys, uri, *base, "--by", "strategy:method,params.model.C:C", "--order", "mlsol,none,ml_ros")
+    assert list(plain.columns) == ["strategy", "model.C", "runs", "micro-F1"]  # no header: as before
+    assert list(titled.columns) == ["method", "C", "runs", "micro-F1"]
+    assert list(titled["method"]) == ["mlsol", "none", "ml_ros"]  # --order still reads the first --by column
+    # the same rows under other titles
+    same = plain.set_index("strategy").loc[list(titled["method"])].reset_index()
+    assert same.values.tolist() == titled.values.tolist()
+    loss = _table(capsys, uri, *base, "--by", "loss:loss function")  # an alias keeps its header
+    assert loss.columns[0] == "loss function" and set(loss["loss function"]) == {"bce", "focal"}
+
+
+def test_options_added_later_read_as_their_default(store, tmp_path, capsys):
+    # a run logged before split.train_size existed, the same configuration logged after it (with its default,
+    # another config hash), and a run on a training subset
+    uri, _ = store
+    old_split = {"_target_": "mltc.split.DatasetSplitter", "val_size": 0.1}
+    for hash_, split, value in (("old", old_split, 0.25),
+                                ("new", {**old_split, "train_size": None, "train_method": "iterative"}, 0.5),
+                                ("sub", {**old_split, "train_size": 6000, "train_method": "random"}, 0.75)):
+        t = MlflowTracker(uri=uri).start(experiment="later", params={"split": split, "run_name": "none"},
+                                         tags={"mltc.dataset": "d", "mltc.seed": 1, "mltc.config_hash": hash_})
+        t.log_metrics({"micro_f1": value})
+        t.end("FINISHED")
+    base = ["--experiment", "later", "--out", str(tmp_path), "--metrics", "micro_f1", "--by",
+            "params.run_name:augmentation"]
+    full = _table(capsys, uri, *base, "--filter", "params.split.train_size=None")
+    # the old run counts as the new one's configuration: the latest of the two stays, alone
+    assert full.to_dict("records") == [{"augmentation": "none", "micro-F1": "0.5000"}]
+    sub = _table(capsys, uri, *base, "--filter", "params.split.train_size=6000")
+    assert sub.to_dict("records") == [{"augmentation": "none", "micro-F1": "0.7500"}]
+    frame = runs_frame(load_runs(MlflowClient(uri), ["later"])[0], latest_only=False)
+    assert list(frame["params.split.train_method"]) == ["iterative", "iterative", "random"]
+    assert parse_filters(["params.split.train_size=None"]) == (None, [("params.split.train_size", ["None"])])

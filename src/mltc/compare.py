@@ -29,7 +29,7 @@ import pandas as pd
 log = logging.getLogger("mltc")
 
 __all__ = ["main", "load_runs", "runs_frame", "leaderboard", "significance", "friedman", "Report", "Column",
-           "parse_columns", "parse_filters", "format_board", "report_sweep", "ALIASES"]
+           "parse_columns", "parse_by", "parse_filters", "format_board", "report_sweep", "ALIASES"]
 
 GROUPS = ("dataset", "split", "features", "augment", "strategy", "model", "model/loss", "thresholds",
           "experiment")
@@ -53,6 +53,9 @@ ALIASES = {
     "medium": ("medium_macro_f1", "medium", None),
     "tail": ("tail_macro_f1", "tail", None),
 }
+# Options added to the configs after runs were logged, with their defaults: a run logged before an option existed
+# reads as if it had the default (for --filter, and one configuration with a later run at that default).
+LATER_DEFAULTS = {"split.train_size": "None", "split.train_method": "iterative"}
 _SCORE = re.compile(r"(^|_)(f1|precision|recall|accuracy|pr_auc|roc_auc|jaccard_macro|jaccard_samples)$")
 _INTERNAL = ("run_id", "start_time", "end_time", "parent_run_id", "seed", "config_hash", "params_key", "config")
 
@@ -98,7 +101,8 @@ def parse_filters(filters) -> tuple[str | None, list]:
     group (``strategy=mlsol``, tag ``mltc.strategy``), ``seed``, ``params.<key>``, ``tags.<key>``,
     ``metrics.<key>`` or ``attributes.<key>``; the operators are ``= != > >= < <=``. ``key=a,b`` keeps
     runs whose value is any of ``a``, ``b`` (MLflow has no ``IN`` for tags and params, so it is applied
-    after the search).
+    after the search). So is ``=`` on an option in :data:`LATER_DEFAULTS`, which runs logged before it
+    existed lack: ``params.split.train_size=None`` selects them too.
     """
     parts, client_side = [], []
     for f in filters or ():
@@ -126,7 +130,8 @@ def parse_filters(filters) -> tuple[str | None, list]:
             raise CompareError(f"--filter {f!r}: {key!r} is not a group ({', '.join(GROUPS)}), nor params.<key>, "
                                "tags.<key>, metrics.<key> or attributes.<key>; or write an MLflow filter string, "
                                "e.g. \"tags.`mltc.model` = 'logreg'\".")
-        if "," in value and op == "=":
+        if op == "=" and ("," in value or column.removeprefix("params.") in LATER_DEFAULTS):
+            # MLflow's search has no IN for params and tags, and cannot match a param that older runs lack
             client_side.append((column, [v.strip() for v in value.split(",")]))
         else:
             parts.append(f"{mlflow_key} {op} '{value}'")
@@ -195,6 +200,7 @@ def runs_frame(runs, *, latest_only: bool = True) -> pd.DataFrame:
     rows = []
     for r in runs:
         t = r.data.tags
+        params = _with_later_defaults(r.data.params)
         end = r.info.end_time
         row = {"run_id": r.info.run_id, "start_time": r.info.start_time, "end_time": end,
                "parent_run_id": t.get("mlflow.parentRunId", ""),
@@ -202,7 +208,7 @@ def runs_frame(runs, *, latest_only: bool = True) -> pd.DataFrame:
                "config_hash": t.get("mltc.config_hash", r.info.run_id),
                # identical params and options are one configuration too, e.g. for runs logged before the
                # config-hash tag existed (a single run and a sweep job of one config are the same run twice)
-               "params_key": _params_key(r.data.params, t) if r.data.params else r.info.run_id,
+               "params_key": _params_key(params, t) if params else r.info.run_id,
                # the tracked run's duration: since the tracker starts in the background while the model
                # fits, it can be shorter than the pipeline, so wall_s sums the stage timings instead
                "run_s": (end - r.info.start_time) / 1000.0 if end and r.info.start_time else np.nan}
@@ -211,7 +217,7 @@ def runs_frame(runs, *, latest_only: bool = True) -> pd.DataFrame:
         for g in GROUPS:
             row[g] = t.get(f"mltc.{g}", "")
         row.update(r.data.metrics)
-        row.update({f"params.{k}": v for k, v in r.data.params.items()})
+        row.update({f"params.{k}": v for k, v in params.items()})
         row.update({f"tags.{k}": v for k, v in t.items()})
         rows.append(row)
     df = pd.DataFrame(rows).sort_values("start_time")
@@ -225,6 +231,13 @@ def latest_runs(df: pd.DataFrame) -> pd.DataFrame:
         .reset_index(drop=True)
 
 
+def _with_later_defaults(params: dict) -> dict:
+    """``params`` with :data:`LATER_DEFAULTS` filled in where the run logged its group but not the option."""
+    groups = {k.split(".", 1)[0] for k in params}
+    missing = {k: v for k, v in LATER_DEFAULTS.items() if k not in params and k.split(".", 1)[0] in groups}
+    return {**params, **missing} if missing else params
+
+
 def _params_key(params: dict, tags: dict) -> str:
     import hashlib
 
@@ -236,11 +249,30 @@ def _resolve_key(key: str) -> str:
     return GROUP_ALIASES.get(key, key)
 
 
+def parse_by(by) -> tuple[list, dict]:
+    """``--by`` items ``key[:header]`` as the keys and ``{key: header}`` for those given a header.
+
+    Examples
+    --------
+    >>> parse_by(["params.run_name:augmentation", "loss"])
+    (['params.run_name', 'model/loss'], {'params.run_name': 'augmentation'})
+    """
+    keys, headers = [], {}
+    for item in by or ():
+        key, _, header = item.partition(":")
+        if not key.strip():
+            continue
+        keys.append(_resolve_key(key.strip()))
+        if header.strip():
+            headers[keys[-1]] = header.strip()
+    return keys, headers
+
+
 def config_columns(df: pd.DataFrame, by=None) -> list:
-    """The columns that tell configurations apart: ``by`` (groups, ``params.<key>``, ``tags.<key>``), or
-    the groups that vary."""
+    """The columns that tell configurations apart: ``by`` (groups, ``params.<key>``, ``tags.<key>``; a
+    ``:header`` after a key is dropped here, see :func:`parse_by`), or the groups that vary."""
     if by:
-        cols = [_resolve_key(b.strip()) for b in by if b.strip()]
+        cols = parse_by(by)[0]
         bad = [b for b in cols if b not in df.columns or b.split(".")[0] not in ("params", "tags") and b not in GROUPS]
         if bad:
             raise CompareError(f"--by {','.join(bad)}: not a group ({', '.join(GROUPS)}; 'loss' is model/loss) nor "
@@ -468,7 +500,7 @@ def _default_fmt(key: str, percent: bool, digits: int | None) -> str:
 
 
 def format_board(board, columns, cols, *, percent=False, digits=None, sd="auto", bold_best=False,
-                 rank=False) -> pd.DataFrame:
+                 rank=False, headers=None) -> pd.DataFrame:
     """The leaderboard as text cells: the ``cols`` values, then each column's mean (± s.d. over seeds).
 
     Parameters
@@ -481,6 +513,8 @@ def format_board(board, columns, cols, *, percent=False, digits=None, sd="auto",
         ``auto`` shows ``± s.d.`` where a configuration has more than one run.
     bold_best : bool
         Bold the best configuration's value in each single-score column.
+    headers : dict, optional
+        Titles of ``cols`` columns (default: the group, or the key after ``params.`` / ``tags.``).
     """
     if sd not in ("auto", "always", "never"):
         raise CompareError(f"--sd {sd!r}: use auto, always or never.")
@@ -488,7 +522,8 @@ def format_board(board, columns, cols, *, percent=False, digits=None, sd="auto",
     if rank:
         show["rank"] = board["rank"]
     for c in cols:
-        show[c.split(".", 1)[1] if c.startswith(("params.", "tags.")) else c] = board[c].astype(str)
+        title = (headers or {}).get(c) or (c.split(".", 1)[1] if c.startswith(("params.", "tags.")) else c)
+        show[title] = board[c].astype(str)
     if (board["n_seeds"] > 1).any() or sd == "always":
         show["runs"] = board["n_seeds"]
 
@@ -681,6 +716,7 @@ EXAMPLES = """examples:
   mltc compare --experiment goemotions --metrics macro_f1 --baseline strategy=none
   mltc compare --filter strategy=none,mlsol --filter params.features.min_df=2
   mltc compare --filter "tags.`mltc.model` = 'logreg'" --by model,loss
+  mltc compare --experiment goemotions --filter params.split.train_size=6000 --by params.run_name:augmentation
   mltc compare --experiment reuters21578 --sweep latest --by strategy --sort run --percent --table-only \\
       --metrics micro_f1,macro_f1,tail_micro_f1,tail_macro_f1,rows_after,mean_ir,scumble,resample_s
   mltc compare --sweep none --by experiment --percent --table-only \\
@@ -718,7 +754,8 @@ def build_parser():
                      help="columns, comma-separated (see below); the first score also ranks and is tested "
                      "(default: macro_f1, micro_f1, head/medium/tail macro-F1, fit time)")
     tab.add_argument("--by", help="comma-separated groups (strategy, model, loss, experiment, ...) or "
-                     "params.<key> / tags.<key> that define a configuration (default: the groups that vary)")
+                     "params.<key> / tags.<key> that define a configuration (default: the groups that vary), "
+                     "each optionally KEY:HEADER for the column's title (params.run_name:augmentation)")
     tab.add_argument("--sort", help="row order: 'run' (order the runs were made), a column key with optional "
                      ":asc/:desc (e.g. macro_f1, fit_s:asc, strategy); default: the first metric, best first")
     tab.add_argument("--order", help="explicit order of the first --by column's values, comma-separated")
@@ -760,7 +797,8 @@ def compare(args) -> tuple[Report, dict, object]:
         raise CompareError("no FINISHED runs match this selection; check --filter.")
     columns = parse_columns(args.metrics) if args.metrics else \
         [Column(keys=(m,), header=_pretty(m)) for m in DEFAULT_METRICS if m in df]
-    cols = config_columns(df, args.by.split(",") if args.by else None)
+    by_keys, by_headers = parse_by(args.by.split(",") if args.by else None)
+    cols = config_columns(df, by_keys or None)
     order = [v.strip() for v in args.order.split(",")] if args.order else None
     board = leaderboard(df, columns, cols, sort=args.sort, order=order)
     scores = [k for c in columns for k in c.keys if is_score(k)]
@@ -793,7 +831,7 @@ def compare(args) -> tuple[Report, dict, object]:
                  + (f", filter: {'; '.join(args.filter)}" if args.filter else "") + f"; configurations told apart "
                  f"by {', '.join(cols)}; ± is the s.d. over seeds.")
     show = format_board(board, columns, cols, percent=args.percent, digits=args.digits, sd=args.sd,
-                        bold_best=args.bold_best)
+                        bold_best=args.bold_best, headers=by_headers)
     report = Report(f"mltc compare: {name}", board, show, sig, fried, figures, selection)
     files = report.write(out)
     return report, files, parent

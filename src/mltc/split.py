@@ -137,7 +137,7 @@ class DatasetSplitter(BaseEstimator):
                                 f"{ds.name} has only {len(train)} once validation and test are set aside; lower "
                                 "split.train_size, give a share in (0, 1], or null for all of them.")
         else:
-            size = max(1, int(round(self.train_size * len(train))))
+            size = max(1, round(self.train_size * len(train)))
         if size == len(train):
             return train
         rng = np.random.default_rng(seed)
