@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Regenerate the README's "Decision thresholds" tables (and the Reuters augmentation table) from tracked
-# runs: every row is a job of a real `mltc run -m` sweep logged to the store, and the tables are printed by
-# `mltc compare`.
+# Regenerate the README's "Decision thresholds" tables, its augmentation tables and its GoEmotions text-features
+# table from tracked runs: every row is a job of a real `mltc run -m` sweep logged to the store, and the tables are
+# printed by `mltc compare`.
 #
-#   bash tests/benchmarks/readme_tables_thresholds.sh             # sweeps + tables (~25 min on 2 cores)
+#   bash tests/benchmarks/readme_tables_thresholds.sh             # sweeps + tables (~35 min on 2 cores)
 #   bash tests/benchmarks/readme_tables_thresholds.sh --tables    # tables only, from the runs in the store
 #   bash tests/benchmarks/readme_tables_thresholds.sh reuters     # one table: goemotions | reuters |
-#                                                                  # augment_reuters | augment_goemotions
+#                                 # augment_reuters | augment_goemotions | augment_goemotions_6k | features_goemotions_6k
 #
 # Setting (as tests/benchmarks/bench_thresholds.py): TF-IDF (sublinear, word 1-2 grams, min_df=2) + one-vs-rest
 # logistic regression (C=4, liblinear) = `model=logreg`; GoEmotions on its official train/dev/test split,
@@ -15,7 +15,12 @@
 # per-label thresholds, seed 0 (validation: 10% of training, iterative stratification), every text augmentation
 # with the ML-ROS budget (25% new documents at most, minority labels only). GoEmotions augmentation: the same on
 # the full official training split with a 10% budget (the bench's 6,000-comment subset has no config option);
-# back-translation left out there (thousands of documents at ~5-10 documents/s).
+# back-translation left out there (thousands of documents at ~5-10 documents/s). augment_goemotions_6k: the same on
+# the bench's 6,000-comment random subset of the official training split (split.train_size=6000
+# split.train_method=random: the rows of `bench_text_augment.py --dataset goemotions --train-size 6000`; dev and test
+# whole), back-translation included.
+# Text features (as tests/benchmarks/bench_text_goemotions.py --train-size 6000): TF-IDF, MiniLM embeddings and both
+# side by side, each with logistic regression (C=4) and per-label thresholds on the same 6,000-comment subset, seed 0.
 #
 # Each row is told apart by its run name (`run_name=...`, logged as params.run_name; it does not enter the
 # config hash). The sweeps run with tracking.resume=false: resume matches jobs by config hash, and some rows
@@ -34,12 +39,12 @@ mkdir -p "$OUT/reports"
 if [[ -x .venv/bin/mltc ]]; then MLTC="${MLTC:-.venv/bin/mltc}"; fi
 MLTC="${MLTC:-mltc}"
 TABLES_ONLY=0
-DATASETS="goemotions reuters augment_reuters augment_goemotions"
+DATASETS="goemotions reuters augment_reuters augment_goemotions augment_goemotions_6k features_goemotions_6k"
 for a in "$@"; do
   case $a in
     --tables) TABLES_ONLY=1 ;;
-    goemotions|reuters|augment_reuters|augment_goemotions) DATASETS=$a ;;
-    *) echo "usage: $0 [--tables] [goemotions|reuters|augment_reuters|augment_goemotions]" >&2; exit 2 ;;
+    goemotions|reuters|augment_reuters|augment_goemotions|augment_goemotions_6k|features_goemotions_6k) DATASETS=$a ;;
+    *) echo "usage: $0 [--tables] [${DATASETS// /|}]" >&2; exit 2 ;;
   esac
 done
 
@@ -50,16 +55,28 @@ COLUMNS="macro_f1:macro-F1,micro_f1:micro-F1,tail_macro_f1:tail macro-F1,head_ma
 AUGMENTS="none,random_swap,eda,wordnet,glove,back_translation"
 AUG_COLUMNS="tail_macro_f1:tail macro-F1,macro_f1:macro-F1,micro_f1:micro-F1,n_train->n_train_fit:train docs:.0f,\
 time_augment:augment s:.1f"
+FEATURES="tfidf,minilm,tfidf+minilm"
+FEATURE_COLUMNS="macro_f1:macro-F1,micro_f1:micro-F1,tail_macro_f1:tail F1,time_featurize:featurize s:.0f,wall_s"
+SUBSET="split.train_size=6000 split.train_method=random"  # the benchmark scripts' --train-size 6000 rows
 
 declare -A BASE=(
   [goemotions]="dataset=goemotions model=logreg"
   [reuters]="dataset=reuters21578 model=logreg split.val_size=1000 split.val_method=random split.random_state=0"
   [augment_reuters]="dataset=reuters21578 model=logreg thresholds=per_label seed=0"
   [augment_goemotions]="dataset=goemotions model=logreg thresholds=per_label seed=0"
+  [augment_goemotions_6k]="dataset=goemotions $SUBSET model=logreg thresholds=per_label seed=0"
+  [features_goemotions_6k]="dataset=goemotions $SUBSET model=logreg thresholds=per_label seed=0"
 )
-declare -A AUG_PERCENT=([augment_reuters]=25 [augment_goemotions]=10)
-declare -A AUG_OPS=([augment_reuters]="$AUGMENTS" [augment_goemotions]="none,random_swap,eda,wordnet,glove")
-declare -A AUG_EXPERIMENT=([augment_reuters]=reuters21578 [augment_goemotions]=goemotions)
+declare -A AUG_PERCENT=([augment_reuters]=25 [augment_goemotions]=10 [augment_goemotions_6k]=10)
+declare -A AUG_OPS=([augment_reuters]="$AUGMENTS" [augment_goemotions]="none,random_swap,eda,wordnet,glove"
+                    [augment_goemotions_6k]="$AUGMENTS")
+declare -A AUG_EXPERIMENT=([augment_reuters]=reuters21578 [augment_goemotions]=goemotions
+                           [augment_goemotions_6k]=goemotions)
+# which training rows: all of them (also runs logged before split.train_size existed), or the 6,000-comment subset
+declare -A AUG_ROWS=([augment_reuters]="params.split.train_size=None" [augment_goemotions]="params.split.train_size=None"
+                     [augment_goemotions_6k]="params.split.train_size=6000")
+declare -A AUG_NOTE=([augment_reuters]="" [augment_goemotions]=""
+                     [augment_goemotions_6k]=", 6,000-comment random subset of the training split (dev and test whole)")
 declare -A FILTERS=(
   [goemotions]="--experiment goemotions"
   [reuters]="--experiment reuters21578 --filter params.split.random_state=0 --filter params.split.val_size=1000"
@@ -116,14 +133,27 @@ table() {  # name, note, mltc compare arguments...
 }
 
 for ds in $DATASETS; do
+  if [[ $ds == features_goemotions_6k ]]; then
+    # shellcheck disable=SC2016
+    [[ $TABLES_ONLY == 0 ]] && sweep "$ds" "features=$FEATURES" 'run_name=${hydra:runtime.choices.features}'
+    table "$ds" "Text features on goemotions, 6,000-comment random subset of the training split (dev and test \
+whole): logistic regression (C=4), per-label thresholds, seed 0; featurize s = featurizing train, dev and test \
+(MiniLM embeddings read from the disk cache where present); wall s = the pipeline's wall time." \
+      --experiment goemotions --filter params.split.train_size=6000 --filter params.split.train_method=random \
+      --filter model=logreg --filter strategy=none --filter thresholds=per_label --filter params.seed=0 \
+      --filter "params.run_name=$FEATURES" --by params.run_name:features --order "$FEATURES" --sort run \
+      --metrics "$FEATURE_COLUMNS" --digits 3 --bold-best
+    continue
+  fi
   if [[ $ds == augment_* ]]; then
     [[ $TABLES_ONLY == 0 ]] && augment_sweeps "$ds"
-    table "$ds" "Text augmentation on ${AUG_EXPERIMENT[$ds]} (TF-IDF + logistic regression, per-label thresholds, \
-seed 0), ML-ROS budget ${AUG_PERCENT[$ds]}%; train docs before -> after augmentation; augment s = the augmentation's \
-time (near 0 when its rewrites were cached)." \
+    table "$ds" "Text augmentation on ${AUG_EXPERIMENT[$ds]}${AUG_NOTE[$ds]} (TF-IDF + logistic regression, \
+per-label thresholds, seed 0), ML-ROS budget ${AUG_PERCENT[$ds]}%; train docs before -> after augmentation; augment \
+s = the augmentation's time (near 0 when its rewrites were cached)." \
       --experiment "${AUG_EXPERIMENT[$ds]}" --filter model=logreg --filter strategy=none --filter thresholds=per_label \
-      --filter params.seed=0 --filter "params.run_name!=None" --filter "params.run_name=${AUG_OPS[$ds]}" \
-      --by params.run_name --order "${AUG_OPS[$ds]}" --sort run --metrics "$AUG_COLUMNS" --digits 3 --bold-best
+      --filter params.seed=0 --filter "${AUG_ROWS[$ds]}" --filter "params.run_name!=None" \
+      --filter "params.run_name=${AUG_OPS[$ds]}" --by params.run_name:augmentation --order "${AUG_OPS[$ds]}" \
+      --sort run --metrics "$AUG_COLUMNS" --digits 3 --bold-best
     continue
   fi
   [[ $TABLES_ONLY == 0 ]] && sweeps "$ds"
