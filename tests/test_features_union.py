@@ -119,3 +119,51 @@ def test_transform_before_fit_and_a_single_string_are_user_errors():
         TextUnion([_word()]).transform(NEW)
     with pytest.raises(TypeError, match="list of texts"):
         TextUnion([_word()]).fit("one string")
+
+
+def test_pad_blocks_gives_a_capped_block_its_max_features_width():
+    cap = 5000  # far above the char n-grams of five short texts
+    plain = TextUnion([_word(), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), max_features=cap)])
+    padded = clone(plain).set_params(pad_blocks=True)
+    P, Q = plain.fit_transform(TRAIN), padded.fit_transform(TRAIN)
+    n_word = plain.block_slices_[0].stop
+    n_char = plain.block_slices_[1].stop - n_word
+    assert n_char < cap
+    assert padded.block_widths_ == [n_word, cap] and Q.shape == (len(TRAIN), n_word + cap)
+    assert padded.block_slices_[1] == slice(n_word, n_word + cap)
+    # the real columns are the unpadded matrix, the padding is empty; the char block is the last `cap` columns
+    np.testing.assert_array_equal(Q[:, : n_word + n_char].toarray(), P.toarray())
+    assert Q[:, n_word + n_char:].nnz == 0
+    np.testing.assert_array_equal(Q[:, -cap:-cap + n_char].toarray(), P[:, n_word:].toarray())
+    Qn = padded.transform(NEW)
+    assert Qn.shape[1] == Q.shape[1]
+    np.testing.assert_array_equal(Qn[:, : n_word + n_char].toarray(), plain.transform(NEW).toarray())
+    assert len(padded.get_feature_names_out()) == Q.shape[1]
+
+
+def test_pad_blocks_leaves_full_or_uncapped_blocks_alone():
+    small_cap = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), max_features=50)  # vocabulary is larger
+    plain = TextUnion([_word(), small_cap])
+    padded = TextUnion([_word(), small_cap], pad_blocks=True)
+    P, Q = plain.fit_transform(TRAIN), padded.fit_transform(TRAIN)
+    assert P.shape[1] == _word().fit_transform(TRAIN).shape[1] + 50
+    np.testing.assert_array_equal(P.toarray(), Q.toarray())
+
+
+def test_word_char_minilm_config_extends_word_char():
+    """features=tfidf_word_char_minilm: tfidf_word_char's two vectorizers unchanged, then a chunked MiniLM block."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from mltc.app import CONF_DIR
+    from mltc.encoders import SentenceEncoder
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        two = instantiate(compose("config", overrides=["features=tfidf_word_char"]).features, _convert_="all")
+        three = instantiate(compose("config", overrides=["features=tfidf_word_char_minilm"]).features,
+                            _convert_="all")
+    assert len(three.vectorizers) == 3
+    for a, b in zip(two.vectorizers, three.vectorizers[:2]):
+        assert a.get_params() == b.get_params()
+    enc = three.vectorizers[2]
+    assert isinstance(enc, SentenceEncoder) and enc.chunk_words > enc.chunk_overlap
+    assert three.pad_blocks and three.vectorizers[1].max_features == 100000

@@ -10,6 +10,12 @@ recorded (``block_slices_``).
 A newswire headline often names the topic; ``title_repeats`` puts extra copies of a text's first
 line (the loaders' title) in front of it to up-weight its terms.
 
+Models that take one block each (:class:`mltc.models.stack.ScoreAverage` ``columns``) address the
+blocks by position from the end (``[-100000, null]``: the last 100,000 columns). With
+``pad_blocks=True`` a block whose vectorizer caps its vocabulary (an integer ``max_features``) is
+zero-padded to exactly that width, so such addresses hold on any corpus, however small its
+vocabulary; zero columns change no linear margin and no tree split.
+
 References
 ----------
 Cavnar & Trenkle (1994), N-gram-based text categorization. SDAIR-94.
@@ -54,13 +60,18 @@ class TextUnion(TransformerMixin, BaseEstimator):
     title_repeats : int, default=0
         Extra copies of each text's first line placed in front of it before vectorizing
         (see :func:`repeat_title`); 0 leaves texts unchanged.
+    pad_blocks : bool, default=False
+        Zero-pad the block of a vectorizer with an integer ``max_features`` to that many
+        columns (a vocabulary can come out smaller), so every such block has a fixed width.
 
     Attributes
     ----------
     vectorizers_ : list
         The fitted clones.
     block_slices_ : list of slice
-        Columns of each block in the output.
+        Columns of each block in the output (padding included).
+    block_widths_ : list of int
+        Width of each block; with ``pad_blocks`` a capped block's ``max_features``.
     n_features_out_ : int
 
     Examples
@@ -76,12 +87,14 @@ class TextUnion(TransformerMixin, BaseEstimator):
         "vectorizers": [list, tuple],
         "weights": [list, tuple, None],
         "title_repeats": [Interval(Integral, 0, None, closed="left")],
+        "pad_blocks": ["boolean"],
     }
 
-    def __init__(self, vectorizers=None, *, weights=None, title_repeats=0):
+    def __init__(self, vectorizers=None, *, weights=None, title_repeats=0, pad_blocks=False):
         self.vectorizers = vectorizers
         self.weights = weights
         self.title_repeats = title_repeats
+        self.pad_blocks = pad_blocks
 
     def _weights(self):
         k = len(self.vectorizers or ())
@@ -100,8 +113,19 @@ class TextUnion(TransformerMixin, BaseEstimator):
         return [repeat_title(t, self.title_repeats) for t in texts]
 
     def _stack(self, blocks):
-        blocks = [sp.csr_matrix(b) * w if w != 1.0 else sp.csr_matrix(b) for b, w in zip(blocks, self.weights_)]
-        return sp.hstack(blocks, format="csr")
+        out = []
+        # a union fitted before pad_blocks existed has no block_widths_: its blocks keep their own widths
+        widths = getattr(self, "block_widths_", None) or [b.shape[1] for b in blocks]
+        for b, w, width in zip(blocks, self.weights_, widths):
+            b = sp.csr_matrix(b) * w if w != 1.0 else sp.csr_matrix(b)
+            if b.shape[1] < width:
+                b = sp.csr_matrix((b.data, b.indices, b.indptr), shape=(b.shape[0], width))
+            out.append(b)
+        return sp.hstack(out, format="csr")
+
+    def _width(self, vectorizer, n_columns):
+        cap = vectorizer.get_params().get("max_features") if self.pad_blocks else None
+        return max(n_columns, cap) if isinstance(cap, Integral) else n_columns
 
     def fit(self, texts, y=None):
         """Fit every vectorizer on ``texts``."""
@@ -116,7 +140,8 @@ class TextUnion(TransformerMixin, BaseEstimator):
         texts = self._texts(texts)
         self.vectorizers_ = [clone(v) for v in self.vectorizers]
         blocks = [v.fit_transform(texts) for v in self.vectorizers_]
-        edges = np.cumsum([0] + [b.shape[1] for b in blocks])
+        self.block_widths_ = [self._width(v, b.shape[1]) for v, b in zip(self.vectorizers_, blocks)]
+        edges = np.cumsum([0, *self.block_widths_])
         self.block_slices_ = [slice(int(a), int(b)) for a, b in pairwise(edges)]
         self.n_features_out_ = int(edges[-1])
         return self._stack(blocks)
@@ -128,7 +153,11 @@ class TextUnion(TransformerMixin, BaseEstimator):
         return self._stack([v.transform(texts) for v in self.vectorizers_])
 
     def get_feature_names_out(self, input_features=None):
-        """Block-prefixed names (``v0__gold``, ``v1__ gol``, ...)."""
+        """Block-prefixed names (``v0__gold``, ``v1__ gol``, ...; padding columns ``v1__pad<j>``)."""
         check_is_fitted(self, "vectorizers_")
-        return np.concatenate([np.asarray([f"v{i}__{n}" for n in v.get_feature_names_out()], dtype=object)
-                               for i, v in enumerate(self.vectorizers_)])
+        names = []
+        widths = getattr(self, "block_widths_", None) or [len(v.get_feature_names_out()) for v in self.vectorizers_]
+        for i, (v, width) in enumerate(zip(self.vectorizers_, widths)):
+            own = [f"v{i}__{n}" for n in v.get_feature_names_out()]
+            names.append(np.asarray(own + [f"v{i}__pad{j}" for j in range(width - len(own))], dtype=object))
+        return np.concatenate(names)
