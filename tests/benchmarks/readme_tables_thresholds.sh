@@ -73,8 +73,9 @@ declare -A AUG_OPS=([augment_reuters]="$AUGMENTS" [augment_goemotions]="none,ran
 declare -A AUG_EXPERIMENT=([augment_reuters]=reuters21578 [augment_goemotions]=goemotions
                            [augment_goemotions_6k]=goemotions)
 # which training rows: all of them (also runs logged before split.train_size existed), or the 6,000-comment subset
-declare -A AUG_ROWS=([augment_reuters]="params.split.train_size=None" [augment_goemotions]="params.split.train_size=None"
-                     [augment_goemotions_6k]="params.split.train_size=6000")
+declare -A AUG_ROWS=([augment_reuters]="--filter params.split.train_size=None"
+                     [augment_goemotions]="--filter params.split.train_size=None"
+                     [augment_goemotions_6k]="--filter params.split.train_size=6000 --filter params.split.train_method=random")
 declare -A AUG_NOTE=([augment_reuters]="" [augment_goemotions]=""
                      [augment_goemotions_6k]=", 6,000-comment random subset of the training split (dev and test whole)")
 declare -A FILTERS=(
@@ -147,11 +148,12 @@ whole): logistic regression (C=4), per-label thresholds, seed 0; featurize s = f
   fi
   if [[ $ds == augment_* ]]; then
     [[ $TABLES_ONLY == 0 ]] && augment_sweeps "$ds"
+    # shellcheck disable=SC2086  # AUG_ROWS holds several arguments
     table "$ds" "Text augmentation on ${AUG_EXPERIMENT[$ds]}${AUG_NOTE[$ds]} (TF-IDF + logistic regression, \
 per-label thresholds, seed 0), ML-ROS budget ${AUG_PERCENT[$ds]}%; train docs before -> after augmentation; augment \
 s = the augmentation's time (near 0 when its rewrites were cached)." \
       --experiment "${AUG_EXPERIMENT[$ds]}" --filter model=logreg --filter strategy=none --filter thresholds=per_label \
-      --filter params.seed=0 --filter "${AUG_ROWS[$ds]}" --filter "params.run_name!=None" \
+      --filter params.seed=0 ${AUG_ROWS[$ds]} --filter "params.run_name!=None" \
       --filter "params.run_name=${AUG_OPS[$ds]}" --by params.run_name:augmentation --order "${AUG_OPS[$ds]}" \
       --sort run --metrics "$AUG_COLUMNS" --digits 3 --bold-best
     continue
