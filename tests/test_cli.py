@@ -36,3 +36,22 @@ def test_hydra_mode_named_on_the_command_line_is_still_honoured(tmp_path):
     plain = mltc("run", "seed=1", "tracking=none", "dataset.n_docs=300", "dataset.n_labels=5",
                  env_extra={"MLTC_RUNS_DIR": str(tmp_path / "runs")}, cwd=tmp_path)
     assert plain.returncode == 0 and "#0 : " not in plain.stdout + plain.stderr
+
+
+def test_a_run_ends_without_teardown_and_loses_nothing(tmp_path):
+    # `mltc run` leaves through os._exit (skipping the interpreter's teardown): the printed table,
+    # Hydra's log file and the finished MLflow run must all be complete when the process is gone
+    from mlflow.tracking import MlflowClient
+
+    runs = tmp_path / "runs"
+    proc = mltc("run", "seed=1", "dataset.n_docs=300", "dataset.n_labels=5", "model=logreg",
+                env_extra={"MLTC_RUNS_DIR": str(runs)}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "mltc results" in proc.stdout and "macro_f1" in proc.stdout
+    (log,) = runs.glob("hydra/*/*/*.log")
+    assert "evaluate ..." in log.read_text()
+    client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
+    (exp,) = [e for e in client.search_experiments() if e.name != "Default"]
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.info.status == "FINISHED" and "macro_f1" in run.data.metrics
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"per_label_f1.png", "predictions.npz"}

@@ -22,6 +22,7 @@ examples:
 
 def main(argv=None) -> int:
     """Dispatch to a sub-command."""
+    argv_given = argv
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
@@ -46,7 +47,10 @@ def main(argv=None) -> int:
 
         summary = last_summary()
         # a sweep goes on past failed jobs, but its exit status still says that some failed
-        return 1 if summary is not None and summary.n_failed else 0
+        code = 1 if summary is not None and summary.n_failed else 0
+        if argv_given is None:
+            _exit_now(code)
+        return code
     if cmd == "compare":
         from mltc.compare import main as compare_main
 
@@ -63,6 +67,30 @@ def main(argv=None) -> int:
 
 
 _COMPLETION = ("-sc", "--shell-completion")
+
+
+def _exit_now(code: int) -> None:
+    """End the ``mltc`` program without the interpreter's teardown.
+
+    By now the run is committed to the store and its tracking process has exited. Tearing
+    down the interpreter (every module of scikit-learn, SciPy, pandas, Hydra, and the run's
+    texts and vocabulary) took 0.4-0.8 s of a GoEmotions run. mltc's own threads are joined
+    and exit handlers still run (logging flushes Hydra's log file); any other live thread
+    gets the normal exit, which waits for it.
+    """
+    import atexit
+    import os
+    import threading
+
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if any(not t.name.startswith("mltc-") for t in others):
+        return
+    for t in others:
+        t.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _skip_mode_probe(args) -> None:
