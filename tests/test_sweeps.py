@@ -183,3 +183,8 @@ def test_config_hash_ignores_unlabeled_options_at_their_defaults():
     assert config_hash(base) == config_hash(with_defaults)
     used = {"seed": 1, "dataset": {**with_defaults["dataset"], "unlabeled_path": "u.csv"}}
     assert config_hash(used) != config_hash(base)
+    split = {"seed": 1, "split": {"val_size": 0.1}}
+    assert config_hash(split) == config_hash({"seed": 1, "split": {"val_size": 0.1, "train_size": None,
+                                                                   "train_method": "iterative"}})
+    assert config_hash(split) != config_hash({"seed": 1, "split": {"val_size": 0.1, "train_size": 6000,
+                                                                   "train_method": "random"}})

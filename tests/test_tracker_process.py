@@ -45,3 +45,32 @@ def test_process_tracker_reports_the_child_s_errors(tmp_path):
     proc.end("FAILED", error="boom")
     run = MlflowClient(f"sqlite:///{tmp_path / 'store.db'}").get_run(proc.run_id)
     assert run.info.status == "FAILED" and run.data.tags["error"] == "boom"
+
+
+def test_reused_tracking_process_serves_the_next_run_and_its_store(tmp_path):
+    # a sweep's jobs in one process share the child: same pid, each run complete, each store its own
+    uri1, uri2 = f"sqlite:///{tmp_path / 'one.db'}", f"sqlite:///{tmp_path / 'two.db'}"
+    first = TrackerProcess(MlflowTracker(uri=uri1), reuse=True)
+    run1, h1, a1 = _log(first, uri1)
+    second = TrackerProcess(MlflowTracker(uri=uri2), reuse=True)
+    assert second._proc is first._proc and second._proc.poll() is None
+    assert second.run_id is None  # nothing of the first run leaks into the second
+    run2, h2, a2 = _log(second, uri2)
+    assert run1.info.status == run2.info.status == "FINISHED" and run1.info.run_id != run2.info.run_id
+    assert run1.data.metrics == run2.data.metrics and h1 == h2 and a1.keys() == a2.keys()
+    client2 = MlflowClient(uri2)
+    runs2 = client2.search_runs([e.experiment_id for e in client2.search_experiments()])
+    assert [r.info.run_id for r in runs2] == [run2.info.run_id]
+    # a child that died while idle is replaced, not handed out
+    idle = second._proc
+    idle.kill()
+    idle.wait(timeout=30)
+    third = TrackerProcess(MlflowTracker(uri=uri1), reuse=True)
+    assert third._proc is not idle and third._proc.poll() is None
+    third.start(experiment="e")
+    third.end("FINISHED")
+    from mltc.tracking import _stop_idle
+
+    _stop_idle()
+    assert third._proc.wait(timeout=30) == 0
+

@@ -217,7 +217,8 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
     check_targets(cfg)
     tracker = instantiate(cfg.tracking)
     if getattr(tracker, "subprocess", False) is True:
-        tracker = TrackerProcess(tracker)
+        # the jobs of a sweep that run in this process share one tracking process
+        tracker = TrackerProcess(tracker, reuse=_is_multirun())
     sweep = current_sweep() if _is_multirun() else None
     experiment = sweep["experiment"] if sweep else (choices.get("dataset") or "mltc")
     run_name = cfg.get("run_name") or ",".join(f"{g}={choices[g]}" for g in ("strategy", "model", "thresholds")

@@ -1,6 +1,7 @@
 """Experiment tracking: MLflow (default) or nothing. Only the CLI uses this module."""
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -85,7 +86,9 @@ def details_metrics(details: dict) -> dict:
     return out
 
 
-_HASH_NEUTRAL = {"unlabeled_path": None, "unlabeled_text_column": "text", "unlabeled_format": None}
+# options added after runs were logged: while at their default they hash as if absent
+_HASH_NEUTRAL = {"dataset": {"unlabeled_path": None, "unlabeled_text_column": "text", "unlabeled_format": None},
+                 "split": {"train_size": None, "train_method": "iterative"}}
 
 
 def config_hash(cfg: dict) -> str:
@@ -96,9 +99,10 @@ def config_hash(cfg: dict) -> str:
     import hashlib
 
     body = {k: v for k, v in cfg.items() if k not in ("tracking", "run_name", "hydra")}
-    if isinstance(body.get("dataset"), dict):
-        # options added later hash as if absent while they keep their default, so existing runs still match
-        body["dataset"] = {k: v for k, v in body["dataset"].items() if _HASH_NEUTRAL.get(k, object()) != v}
+    for group, neutral in _HASH_NEUTRAL.items():
+        if isinstance(body.get(group), dict):
+            # so that runs logged before an option existed still match on resume
+            body[group] = {k: v for k, v in body[group].items() if neutral.get(k, object()) != v}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -269,6 +273,31 @@ def _default(o):
     return str(o)
 
 
+# children whose run has ended, kept for the next job of a sweep run by this process
+_IDLE: list = []
+_IDLE_LOCK = threading.Lock()
+
+
+def _stop_idle() -> None:
+    """Let the idle tracking processes exit (end of input) and wait for them."""
+    with _IDLE_LOCK:
+        procs, _IDLE[:] = list(_IDLE), []
+    for proc in procs:
+        _stop(proc)
+
+
+def _stop(proc) -> None:
+    if proc.poll() is None:
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        proc.wait(timeout=60)
+
+
+atexit.register(_stop_idle)
+
+
 class TrackerProcess:
     """Run a tracker in a child process and forward calls to it.
 
@@ -280,14 +309,33 @@ class TrackerProcess:
     ----------
     tracker : MlflowTracker
         A tracker that has not started (it is pickled to the child).
+    reuse : bool, default=False
+        Take an idle child left by an earlier run of this process, and leave this one idle
+        for the next run when it closes. In a sweep every job then pays MLflow's start-up
+        (~3 s of CPU) once per worker process instead of once per job, which matters when
+        the jobs run in parallel and no core is idle.
     """
 
     logs_artifacts = True
 
-    def __init__(self, tracker):
+    def __init__(self, tracker, *, reuse=False):
         self.tracker = tracker
+        self.reuse = reuse
         self.run_id = None
         self._lock = threading.Lock()
+        self._closed = False
+        self._proc = None
+        while reuse and self._proc is None:
+            with _IDLE_LOCK:
+                if not _IDLE:
+                    break
+                self._proc = _IDLE.pop()
+            try:
+                self._call("__next__", tracker)
+                return
+            except RuntimeError:  # it died while idle: try the next one, or start a new one
+                _stop(self._proc)
+                self._proc = None
         self._proc = subprocess.Popen([sys.executable, "-c", "from mltc.tracking import _serve; _serve()"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._send(tracker)
@@ -344,16 +392,22 @@ class TrackerProcess:
     def end(self, status="FINISHED", error=None):
         try:
             self._call("end", status, error)
+        except BaseException:
+            self.reuse = False  # a child that failed to end a run is not handed to the next one
+            raise
         finally:
             self.close()
 
     def close(self):
-        if self._proc.poll() is None:
-            try:
-                self._proc.stdin.close()
-            except OSError:
-                pass
-            self._proc.wait(timeout=60)
+        """Stop the child, or with ``reuse`` leave it idle for the next run of this process."""
+        if self._closed:
+            return
+        self._closed, proc = True, self._proc
+        if self.reuse and proc.poll() is None:
+            with _IDLE_LOCK:
+                _IDLE.append(proc)
+        else:
+            _stop(proc)
 
 
 def _serve() -> None:
@@ -381,7 +435,14 @@ def _serve() -> None:
             out.flush()
             os._exit(0)
         try:
-            value, ok = getattr(tracker, method)(*args, **kwargs), True
+            if method == "__next__":  # the next job of a sweep: a new tracker, MLflow already imported
+                tracker, value, ok = args[0], None, True
+                try:
+                    tracker.warm_up()
+                except Exception:  # noqa: BLE001 -- the same error comes back on the first call
+                    pass
+            else:
+                value, ok = getattr(tracker, method)(*args, **kwargs), True
             if value is tracker:
                 value = None
         except Exception as err:  # noqa: BLE001 -- handed to the parent, which reports it
