@@ -28,7 +28,11 @@ What a run adds to the bare script, and where it runs (GoEmotions, 2026-11-25):
     removed                   OpenBLAS threads spinning beside liblinear (one BLAS thread for
                               liblinear fits: same wall time, half the CPU; 18 s instead of 68 s
                               beside one busy process); full garbage collections walking the
-                              start-up objects (gc.freeze)
+                              start-up objects (gc.freeze); the interpreter's teardown at exit
+                              (0.6-0.8 s on a loaded machine; `mltc run` ends with os._exit once
+                              everything is committed)
+    sweeps                    the jobs run by one process share one tracking process (MLflow's
+                              ~3 s CPU start-up once per worker, not once per job)
 
 The machine's own speed moves by +-15% from one run to the next (the main process's CPU time for
 identical work ranged 12.9-16.8 s over 8 runs), so single pairs mean little: read the median of many
@@ -187,8 +191,10 @@ def sweep(a) -> None:
     for name, extra in (("basic", []), ("joblib", ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={a.n_jobs}"])):
         env = dict(os.environ, MLTC_RUNS_DIR=str(tmp / name))
         env.pop("MLFLOW_TRACKING_URI", None)
-        walls[name], _, _ = timed([sys.executable, "-m", "mltc.cli", "run", "-m", *grid, *extra], tmp, env)
-        print(f"{name}: 12 jobs in {walls[name]:.1f}s", flush=True)
+        walls[name], _, cpu = timed([sys.executable, "-m", "mltc.cli", "run", "-m", *grid, *extra], tmp, env)
+        # CPU time over wall time: how many cores the launcher kept busy on average
+        print(f"{name}: 12 jobs in {walls[name]:.1f}s, cpu {cpu:.1f}s ({cpu / walls[name]:.2f} cores busy)",
+              flush=True)
     print(f"joblib (n_jobs={a.n_jobs}) speed-up over basic: {walls['basic'] / walls['joblib']:.2f}x "
           f"(target >= 1.6x on 2 cores); cores: {os.cpu_count()}, load: {os.getloadavg()[0]:.1f}")
 
