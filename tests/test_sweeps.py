@@ -188,3 +188,31 @@ def test_config_hash_ignores_unlabeled_options_at_their_defaults():
                                                                    "train_method": "iterative"}})
     assert config_hash(split) != config_hash({"seed": 1, "split": {"val_size": 0.1, "train_size": 6000,
                                                                    "train_method": "random"}})
+
+
+def test_progress_counts_ended_and_skipped_jobs_without_mlflow(tmp_path, monkeypatch):
+    # a parallel job's worker must not import MLflow just to print its progress line
+    import sys
+    import time as _time
+
+    from mltc.callbacks import progress, record_end, record_skip
+
+    monkeypatch.setenv("MLTC_RUNS_DIR", str(tmp_path))
+    info = {"sweep_id": "s1", "started": _time.time() - 60, "n_jobs": 6}
+    assert progress(info, 0) == "job 1/6, 60s elapsed"
+    record_end(info, 0)
+    record_end(info, 1)
+    record_end(info, 1)  # the same job twice (a retry) counts once
+    record_skip(info, "abc123")
+    line = progress(info, 3)
+    assert line.startswith("job 4/6, 3 done, 60s elapsed, about ")
+    left = line.split("about ")[1].removesuffix(" left")
+    assert left in ("1m00s", "59s", "1m01s")  # 3 of 6 done in 60 s: about as long again
+    other = {**info, "sweep_id": "s2"}
+    assert progress(other, 0) == "job 1/6, 60s elapsed"  # another sweep's markers are its own
+    code = ("import sys; from mltc.callbacks import progress; "
+            f"progress({{'sweep_id': 's1', 'started': {info['started']}, 'n_jobs': 6}}, 3); "
+            "print('mlflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, MLTC_RUNS_DIR=str(tmp_path)),
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

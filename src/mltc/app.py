@@ -17,7 +17,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from mltc.callbacks import current_sweep, progress, record_skip
+from mltc.callbacks import current_sweep, progress, record_end, record_skip
 from mltc.paths import runs_dir
 from mltc.tracking import TrackerProcess, config_hash, details_metrics
 
@@ -287,6 +287,9 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
             raise
         log.error("run failed (marked FAILED in MLflow, the sweep goes on): %s", message)
         return math.nan
+    finally:
+        if sweep:
+            record_end(sweep, job_num)
 
 
 class RunFailed(RuntimeError):

@@ -206,24 +206,35 @@ def record_skip(info: dict, config_hash: str) -> None:
     (d / config_hash).touch()
 
 
+def record_end(info: dict, job_num: int) -> None:
+    """Note that job ``job_num`` of this sweep has ended (finished or failed); :func:`progress` counts these."""
+    d = _skip_dir(info) / "ended"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        (d / str(job_num)).touch()
+    except OSError as err:  # progress is best effort, never a reason to fail a job
+        log.debug("cannot record the end of job %s: %s", job_num, err)
+
+
 def _count_skips(info: dict) -> int:
     d = _skip_dir(info)
-    return len(list(d.iterdir())) if d.is_dir() else 0
+    return sum(1 for f in d.iterdir() if f.is_file()) if d.is_dir() else 0
 
 
 def progress(info: dict, job_num: int) -> str:
-    """``job i/N`` with a rough time left, from the jobs of this sweep that have ended so far."""
-    from mlflow.tracking import MlflowClient
+    """``job i/N`` with a rough time left, from the jobs of this sweep that have ended so far.
 
+    Counted from marker files, not from MLflow: a parallel job's worker process would otherwise
+    import MLflow and open the store (~4 s of CPU) before its first job could start.
+    """
     n = info.get("n_jobs")
     head = f"job {job_num + 1}/{n}" if n else f"job {job_num + 1}"
     try:
-        runs = child_runs(MlflowClient(info["uri"]), info["experiment_id"], info["run_id"])
-    except Exception:  # noqa: BLE001 -- progress is best effort, never a reason to fail a job
+        ended = _skip_dir(info) / "ended"
+        done = (sum(1 for _ in ended.iterdir()) if ended.is_dir() else 0) + _count_skips(info)
+    except OSError:  # progress is best effort, never a reason to fail a job
         return head
     elapsed = time.time() - info["started"]
-    done = sum(1 for r in runs if r.info.end_time and r.info.start_time >= info["started"] * 1000 - 1000)
-    done += _count_skips(info)
     if not n or not done:
         return f"{head}, {elapsed:.0f}s elapsed"
     left = max(n - done, 0) * elapsed / done
