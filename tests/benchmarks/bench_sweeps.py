@@ -85,13 +85,19 @@ def _child_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def timed(cmd, cwd, env=None, pin=None) -> tuple[float, str, float]:
-    """Wall time, stdout and CPU time (user + system, all threads) of one whole process."""
+def timed(cmd, cwd, env=None, pin=None, log=None) -> tuple[float, str, float]:
+    """Wall time, stdout and CPU time (user + system, all threads) of one whole process.
+
+    ``log``: a file that keeps the process's stdout and stderr (its time-stamped log lines show
+    where a sweep's time went).
+    """
     if pin:
         cmd = ["taskset", "-c", pin, *cmd]
     c, t = _child_cpu(), time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     wall, cpu = time.perf_counter() - t, _child_cpu() - c
+    if log is not None:
+        Path(log).write_text(proc.stdout + proc.stderr)
     if proc.returncode not in (0,):
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
     return wall, proc.stdout, cpu
@@ -191,10 +197,12 @@ def sweep(a) -> None:
     for name, extra in (("basic", []), ("joblib", ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={a.n_jobs}"])):
         env = dict(os.environ, MLTC_RUNS_DIR=str(tmp / name))
         env.pop("MLFLOW_TRACKING_URI", None)
-        walls[name], _, cpu = timed([sys.executable, "-m", "mltc.cli", "run", "-m", *grid, *extra], tmp, env)
+        walls[name], _, cpu = timed([sys.executable, "-m", "mltc.cli", "run", "-m", *grid, *extra], tmp, env,
+                                    log=tmp / f"{name}.log")
         # CPU time over wall time: how many cores the launcher kept busy on average
         print(f"{name}: 12 jobs in {walls[name]:.1f}s, cpu {cpu:.1f}s ({cpu / walls[name]:.2f} cores busy)",
               flush=True)
+    print(f"logs: {tmp}/basic.log, {tmp}/joblib.log")
     print(f"joblib (n_jobs={a.n_jobs}) speed-up over basic: {walls['basic'] / walls['joblib']:.2f}x "
           f"(target >= 1.6x on 2 cores); cores: {os.cpu_count()}, load: {os.getloadavg()[0]:.1f}")
 
