@@ -178,3 +178,21 @@ def test_compare_baseline_filter_and_errors(store, tmp_path, capsys):
     assert "nope" in capsys.readouterr().err
     assert compare_main([*args, "--experiment", "missing"]) == 2
     assert "no experiment named missing" in capsys.readouterr().err
+
+
+def test_shared_bootstrap_draws_give_the_same_intervals():
+    # compare reuses one set of draws for every configuration and metric: it must not change a number
+    from mltc.stats import BootstrapDraws
+
+    rng = np.random.default_rng(5)
+    Y = rng.random((250, L)) < 0.3
+    preds = [Y ^ (rng.random(Y.shape) < q) for q in (0.05, 0.1, 0.2)]
+    draws = BootstrapDraws(300, 7)
+    for metric in ("micro_f1", "macro_f1"):
+        for a, b in ((preds[0], preds[1]), (preds[2], preds[1])):
+            blocks = [(Y, a, b), (Y[:120], a[:120], b[:120])]
+            assert paired_bootstrap(blocks, metric=metric, draws=draws) == \
+                paired_bootstrap(blocks, metric=metric, n_boot=300, random_state=7)
+    assert len(draws._cache) == 1  # drawn once for the block sizes (250, 120)
+    W = draws.weights([250, 120])
+    assert [w.shape for w in W] == [(300, 250), (300, 120)] and all((w.sum(1) == w.shape[1]).all() for w in W)

@@ -434,9 +434,10 @@ def significance(client, df, cols, metric, reference=None, n_boot=1000, random_s
     Runs are paired by data set and seed (same split, same test documents); the interval is for the
     seed-averaged difference ``config - reference``.
     """
-    from mltc.stats import paired_bootstrap
+    from mltc.stats import BootstrapDraws, paired_bootstrap
 
     cache = {} if cache is None else cache
+    draws = cache.setdefault(("draws", n_boot, random_state), BootstrapDraws(n_boot, random_state))
     df = df.assign(config=_label(df, cols))
     means = df.groupby("config")[metric].mean().sort_values(ascending=False)
     if reference is None:
@@ -467,7 +468,7 @@ def significance(client, df, cols, metric, reference=None, n_boot=1000, random_s
             blocks.append((a["true"], a["pred"], b["pred"]))
         row = {"config": conf, "reference": reference, "metric": metric, "n_blocks": len(blocks)}
         if blocks:
-            row.update(paired_bootstrap(blocks, metric=metric, n_boot=n_boot, random_state=random_state))
+            row.update(paired_bootstrap(blocks, metric=metric, draws=draws))
         else:
             row["note"] = note or "no common data set and seed"
         rows.append(row)
