@@ -196,3 +196,19 @@ def test_shared_bootstrap_draws_give_the_same_intervals():
     assert len(draws._cache) == 1  # drawn once for the block sizes (250, 120)
     W = draws.weights([250, 120])
     assert [w.shape for w in W] == [(300, 250), (300, 120)] and all((w.sum(1) == w.shape[1]).all() for w in W)
+
+
+def test_bootstrap_draw_counts_follow_the_multinomial():
+    # counts of n uniform draws with replacement: rows sum to n, each count ~ Binomial(n, 1/n)
+    from mltc.stats import _draw_counts
+
+    n, B = 400, 3000
+    W = _draw_counts(np.random.RandomState(1), n, B)
+    assert W.shape == (B, n) and (W.sum(1) == n).all()
+    assert W.mean() == pytest.approx(1.0)
+    assert W.var() == pytest.approx(1 - 1 / n, rel=0.03)
+    assert (W == 0).mean() == pytest.approx((1 - 1 / n) ** n, rel=0.02)  # ~e^-1 of documents left out
+    assert np.array_equal(W, _draw_counts(np.random.RandomState(1), n, B))
+    chunked = _draw_counts(np.random.RandomState(2), 5, 41, max_entries=10)  # 2 replicates per step
+    assert chunked.shape == (41, 5) and (chunked.sum(1) == 5).all()
+    assert np.array_equal(chunked, _draw_counts(np.random.RandomState(2), 5, 41))  # the same stream either way

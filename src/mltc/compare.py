@@ -457,7 +457,8 @@ def significance(client, df, cols, metric, reference=None, n_boot=1000, random_s
         mine = df[df.config == conf].set_index(["dataset", "seed"])
         mine = mine[~mine.index.duplicated(keep="last")]
         blocks, note = [], ""
-        for key in mine.index.intersection(ref.index):
+        # a fixed block order: every configuration is resampled with the same draws per test set
+        for key in sorted(mine.index.intersection(ref.index)):
             a, b = _npz(client, mine.loc[key, "run_id"], cache), _npz(client, ref.loc[key, "run_id"], cache)
             if a is None or b is None:
                 note = "no predictions.npz"

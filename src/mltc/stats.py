@@ -61,12 +61,27 @@ class BootstrapDraws:
             rng = check_random_state(self.random_state)
             out = []
             for n in sizes:
-                W = rng.multinomial(n, np.full(n, 1.0 / n), size=self.n_boot)
-                out.append(W.astype(np.min_scalar_type(W.max(initial=0))))
+                out.append(_draw_counts(rng, n, self.n_boot))
             if not isinstance(self.random_state, (int, np.integer)):
                 return out  # an unseeded (or shared) generator draws anew each time
             self._cache[sizes] = out
         return self._cache[sizes]
+
+
+def _draw_counts(rng, n, n_boot, max_entries=2**24):
+    """(n_boot, n): how often each of ``n`` documents is drawn in ``n`` draws with replacement, per replicate.
+
+    The same distribution as ``rng.multinomial(n, [1/n] * n, n_boot)``, about twice as fast:
+    uniform indices counted with ``bincount``, a few replicates at a time to bound memory.
+    """
+    W = np.empty((n_boot, n), dtype=np.uint16 if n < 2**16 else np.uint32)
+    step = max(1, max_entries // max(n, 1))
+    for start in range(0, n_boot, step):
+        k = min(step, n_boot - start)
+        idx = rng.randint(0, n, size=(k, n)).astype(np.int64)
+        idx += (np.arange(k, dtype=np.int64) * n)[:, None]
+        W[start:start + k] = np.bincount(idx.ravel(), minlength=k * n).reshape(k, n)
+    return W
 
 
 def _replicate_counts(W, counts):
