@@ -167,3 +167,19 @@ def test_word_char_minilm_config_extends_word_char():
     enc = three.vectorizers[2]
     assert isinstance(enc, SentenceEncoder) and enc.chunk_words > enc.chunk_overlap
     assert three.pad_blocks and three.vectorizers[1].max_features == 100000
+
+
+def test_title_only_vectorizes_first_lines_and_pads_in_a_union():
+    from mltc.feature_union import TitleOnly
+    t = TitleOnly(_word())
+    T = t.fit_transform(TRAIN)
+    titles = [x.split("\n", 1)[0] for x in TRAIN]
+    np.testing.assert_allclose(T.toarray(), _word().fit_transform(titles).toarray())
+    np.testing.assert_allclose(t.transform(NEW).toarray(), _word().fit(titles).transform(["Gold and wheat",
+                                                                                          "Oil ministers meet"]).toarray())
+    check_get_params_invariance("TitleOnly", t)
+    assert clone(t).get_params()["vectorizer"].get_params() == _word().get_params()
+    u = TextUnion([TitleOnly(TfidfVectorizer(max_features=100)), _word()], pad_blocks=True).fit(TRAIN)
+    assert u.block_widths_[0] == 100 > len(t.get_feature_names_out())
+    with pytest.raises(TypeError, match="list of texts"):
+        TitleOnly(_word()).fit("one string")

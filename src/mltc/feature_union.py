@@ -31,7 +31,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["TextUnion", "repeat_title"]
+__all__ = ["TextUnion", "TitleOnly", "repeat_title"]
 
 
 def repeat_title(text: str, repeats: int) -> str:
@@ -62,7 +62,8 @@ class TextUnion(TransformerMixin, BaseEstimator):
         (see :func:`repeat_title`); 0 leaves texts unchanged.
     pad_blocks : bool, default=False
         Zero-pad the block of a vectorizer with an integer ``max_features`` to that many
-        columns (a vocabulary can come out smaller), so every such block has a fixed width.
+        columns (a vocabulary can come out smaller), so every such block has a fixed width
+        (also a :class:`TitleOnly` vectorizer's).
 
     Attributes
     ----------
@@ -124,7 +125,9 @@ class TextUnion(TransformerMixin, BaseEstimator):
         return sp.hstack(out, format="csr")
 
     def _width(self, vectorizer, n_columns):
-        cap = vectorizer.get_params().get("max_features") if self.pad_blocks else None
+        params = vectorizer.get_params() if self.pad_blocks else {}
+        # TitleOnly(vectorizer=...) carries the cap one level down
+        cap = params.get("max_features", params.get("vectorizer__max_features"))
         return max(n_columns, cap) if isinstance(cap, Integral) else n_columns
 
     def fit(self, texts, y=None):
@@ -161,3 +164,57 @@ class TextUnion(TransformerMixin, BaseEstimator):
             own = [f"v{i}__{n}" for n in v.get_feature_names_out()]
             names.append(np.asarray(own + [f"v{i}__pad{j}" for j in range(width - len(own))], dtype=object))
         return np.concatenate(names)
+
+
+class TitleOnly(TransformerMixin, BaseEstimator):
+    """Apply a text vectorizer to each text's first line (the loaders' title) only.
+
+    As one of :class:`TextUnion`'s vectorizers it adds a headline block, whose own model
+    weighs headline terms apart from the story's.
+
+    Parameters
+    ----------
+    vectorizer : transformer
+        A text vectorizer (e.g. word TF-IDF); cloned before fitting.
+
+    Attributes
+    ----------
+    vectorizer_ : the fitted clone
+
+    Examples
+    --------
+    >>> from sklearn.feature_extraction.text import TfidfVectorizer
+    >>> t = TitleOnly(TfidfVectorizer()).fit(["Gold rises\ngold prices rose", "Wheat falls"])
+    >>> t.get_feature_names_out().tolist()
+    ['falls', 'gold', 'rises', 'wheat']
+    """
+
+    def __init__(self, vectorizer=None):
+        self.vectorizer = vectorizer
+
+    @staticmethod
+    def _titles(texts):
+        if isinstance(texts, str):
+            raise TypeError("TitleOnly expects a list of texts, got one string; wrap it in a list.")
+        return [t.split("\n", 1)[0] for t in texts]
+
+    def fit(self, texts, y=None):
+        """Fit the vectorizer on the titles of ``texts``."""
+        self.fit_transform(texts)
+        return self
+
+    def fit_transform(self, texts, y=None):
+        """Fit the vectorizer on the titles and return their vectors."""
+        if self.vectorizer is None:
+            raise ValueError("TitleOnly needs a vectorizer, e.g. vectorizer=TfidfVectorizer().")
+        self.vectorizer_ = clone(self.vectorizer)
+        return self.vectorizer_.fit_transform(self._titles(texts))
+
+    def transform(self, texts):
+        """Vectors of the titles of ``texts``."""
+        check_is_fitted(self, "vectorizer_")
+        return self.vectorizer_.transform(self._titles(texts))
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "vectorizer_")
+        return self.vectorizer_.get_feature_names_out()
