@@ -203,7 +203,7 @@ def test_chunked_encoder_pools_window_embeddings(fake_encoder):
 
 
 def test_chunking_off_or_wide_changes_nothing(fake_encoder):
-    make, seen = fake_encoder
+    make, _ = fake_encoder
     texts = ["a b c", "d e f g h", "i"]
     plain = make(normalize=False).transform(texts)
     wide = make(chunk_words=5, normalize=False).transform(texts)
@@ -211,7 +211,7 @@ def test_chunking_off_or_wide_changes_nothing(fake_encoder):
 
 
 def test_chunks_are_cached(fake_encoder, monkeypatch):
-    make, seen = fake_encoder
+    make, _ = fake_encoder
     long = " ".join(f"w{i}" for i in range(10))
     first = make(chunk_words=4, chunk_overlap=1).transform([long, "x y"])
     again = make(chunk_words=4, chunk_overlap=1)
