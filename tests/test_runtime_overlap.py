@@ -1,5 +1,6 @@
 """What the runner does concurrently must not change results: held-out transforms in a
 background thread, and the single BLAS thread given to liblinear fits."""
+import os
 import threading
 
 import numpy as np
@@ -113,3 +114,17 @@ def test_background_transform_runs_in_another_thread():
     (X_va, X_te), _ = _transform_held_out(vec, [["alpha beta"], ["gamma"]], background=True).result()
     assert (X_va != vec.transform(["alpha beta"])).nnz == 0 and X_te.shape == (1, 3)
     assert seen[0] != threading.get_ident()
+
+
+def test_background_transform_only_with_a_spare_core(monkeypatch):
+    # joblib's workers get OMP_NUM_THREADS = cores / n_jobs: with one core per job, no background thread
+    from mltc.app import job_cores
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert job_cores() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert job_cores() == 4
+    monkeypatch.setenv("OMP_NUM_THREADS", "not-a-number")
+    assert job_cores() == (os.cpu_count() or 1)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert job_cores() == (os.cpu_count() or 1)

@@ -156,9 +156,21 @@ def run_config(cfg: DictConfig, on_stage=None):
     result = run_pipeline(dataset, splitter=objs["split"], featurizer=objs["features"], model=objs["model"],
                           strategy=objs["strategy"], thresholder=objs["thresholds"], augmenter=objs["augment"],
                           head_min=cfg.metrics.get("head_min"), tail_max=cfg.metrics.get("tail_max"),
-                          random_state=cfg.seed, on_stage=on_stage)
+                          random_state=cfg.seed, on_stage=on_stage, background_transform=job_cores() > 1)
     result.timings = {"load": load_time, **result.timings}
     return dataset, result
+
+
+def job_cores() -> int:
+    """Cores this job may use: ``OMP_NUM_THREADS`` where set (joblib's workers get cores / n_jobs), else all.
+
+    With one core, work moved to a background thread (the held-out transform) only competes
+    with the model fit: a 12-job joblib sweep on 2 cores took 174 s with it and 160 s without.
+    """
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return os.cpu_count() or 1
 
 
 class _Background:
