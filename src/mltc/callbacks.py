@@ -216,9 +216,12 @@ def record_end(info: dict, job_num: int) -> None:
         log.debug("cannot record the end of job %s: %s", job_num, err)
 
 
-def _count_skips(info: dict) -> int:
-    d = _skip_dir(info)
+def _count_files(d: Path) -> int:
     return sum(1 for f in d.iterdir() if f.is_file()) if d.is_dir() else 0
+
+
+def _count_skips(info: dict) -> int:
+    return _count_files(_skip_dir(info))
 
 
 def progress(info: dict, job_num: int) -> str:
@@ -230,8 +233,7 @@ def progress(info: dict, job_num: int) -> str:
     n = info.get("n_jobs")
     head = f"job {job_num + 1}/{n}" if n else f"job {job_num + 1}"
     try:
-        ended = _skip_dir(info) / "ended"
-        done = (sum(1 for _ in ended.iterdir()) if ended.is_dir() else 0) + _count_skips(info)
+        done = _count_files(_skip_dir(info) / "ended") + _count_skips(info)
     except OSError:  # progress is best effort, never a reason to fail a job
         return head
     elapsed = time.time() - info["started"]
