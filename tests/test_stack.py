@@ -1,4 +1,4 @@
-"""ScoreAverage: late fusion of models fitted on column blocks, against the models fitted by hand."""
+"""ScoreAverage (late fusion of models fitted on column blocks) and ScoreStack (stacking), checked by hand."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,11 +6,14 @@ import pytest
 import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import LinearSVC
 from sklearn.utils.estimator_checks import check_get_params_invariance, check_no_attributes_set_in_init
 
 from mltc.models import BinaryRelevance
-from mltc.models.stack import ScoreAverage
+from mltc.models.stack import ScoreAverage, ScoreStack, _logit_scores, stack_features
+from mltc.thresholds import oof_scores
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +81,83 @@ def test_scikit_learn_api_checks():
     est = ScoreAverage(estimators=[_lr()], columns=[[0, 2]], weights=[1.0])
     check_get_params_invariance("ScoreAverage", est)
     check_no_attributes_set_in_init("ScoreAverage", est)
+
+
+# ScoreStack: stacked generalisation over out-of-fold member scores
+
+class _Recorder(LogisticRegression):
+    """A meta-learner that keeps the rows it was fitted on (to check what the stack feeds it)."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.rows_, self.y_, self.row_weight_ = np.array(X), np.array(y), sample_weight
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_stack_features_against_a_loop():
+    rng = np.random.default_rng(3)
+    M = rng.normal(size=(7, 4, 2))
+    w, c, s, prior = np.array([0.25, 0.75]), np.array([0.1, -0.2]), np.array([2.0, 0.5]), np.log1p([5, 0, 9, 1])
+    F = stack_features(M, w, c, s, prior).reshape(7, 4, -1)
+    for i in range(7):
+        mean = M[i] @ w
+        for j in range(4):
+            others = np.delete(mean, j)
+            expected = [*(M[i, j] - c) / s, mean[j], np.sum(mean > mean[j]), others.max(), prior[j]]
+            np.testing.assert_allclose(F[i, j], expected, rtol=1e-12)
+
+
+def test_stack_meta_learns_from_out_of_fold_scores(data):
+    X, Y = data
+    members = [_lr(1.0), BinaryRelevance(LinearSVC(C=0.5))]
+    cols = [[0, -3], [-3, None]]
+    m = ScoreStack(members, columns=cols, weights=[1, 3], meta=_Recorder(), cv=4, random_state=5).fit(X, Y)
+    oof = [oof_scores(est, X[:, sl], Y, n_splits=4, random_state=5, score_fn=_logit_scores)
+           for est, sl in zip(members, (slice(0, 5), slice(5, None)))]
+    M = np.stack(oof, axis=-1)
+    np.testing.assert_allclose(m.meta_.rows_[:, :2] * m.spread_ + m.center_, M.reshape(-1, 2), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(m.meta_.y_, Y.reshape(-1))
+    # the members used at prediction time are refitted on all rows: their weighted mean is ScoreAverage's
+    avg = ScoreAverage(members, columns=cols, weights=[1, 3], scale="logit").fit(X, Y)
+    rows = stack_features(np.stack([_logit_scores(e, X[:, sl])[0] for e, sl in zip(m.estimators_, m.slices_)], -1),
+                          m.weights_, m.center_, m.spread_, m.label_prior_)
+    np.testing.assert_allclose(rows[:, 2].reshape(Y.shape), avg.decision_function(X), rtol=1e-9)
+    np.testing.assert_allclose(m.decision_function(X).ravel(), m.meta_.decision_function(rows), rtol=1e-9)
+    assert m.score_kind_ == "margin" and set(m.summary_["meta_feature_importance"]) == set(m.meta_feature_names_)
+
+
+def test_stack_folds_in_parallel_give_the_same_model(data):
+    X, Y = data
+    kw = {"columns": [[0, -3], [-3, None]], "cv": 3, "random_state": 1}
+    a = ScoreStack([_lr(), _lr(0.1)], **kw).fit(X, Y)
+    b = ScoreStack([_lr(), _lr(0.1)], n_jobs=2, **kw).fit(X, Y)
+    np.testing.assert_array_equal(a.decision_function(X), b.decision_function(X))
+
+
+def test_stack_ignores_a_loud_useless_member():
+    # the mean is swamped by a member that scores noise at a large scale; the meta-learner learns to ignore it
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(900, 6))
+    Y = np.column_stack([X[:, 0] > 0.8, X[:, 1] > 1.0, X[:, 0] + X[:, 1] > 1.5]).astype(np.int8)
+
+    class Loud(BinaryRelevance):
+        def decision_function(self, X):
+            return 50 * super().decision_function(X)
+
+    members = [_lr(), Loud(LinearSVC(C=1.0))]
+    cols, w = [[0, 2], [2, None]], [1, 1]
+    tr, te = slice(0, 600), slice(600, None)
+    mean = ScoreAverage(members, columns=cols, weights=w, scale="logit").fit(X[tr], Y[tr])
+    stack = ScoreStack(members, columns=cols, weights=w, cv=5, random_state=0).fit(X[tr], Y[tr])
+    f1 = [f1_score(Y[te], (m.decision_function(X[te]) > 0).astype(int), average="micro") for m in (mean, stack)]
+    assert f1[1] > f1[0] + 0.1, f1
+
+
+def test_stack_sample_weights_reach_members_and_meta(data):
+    X, Y = data
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(Y))
+    m = ScoreStack([_lr()], meta=_Recorder(), cv=3, random_state=0).fit(X, Y, sample_weight=w)
+    np.testing.assert_allclose(m.meta_.row_weight_, np.repeat(w, Y.shape[1]))
+    ref = _lr().fit(X, Y, sample_weight=w)
+    np.testing.assert_allclose(m.estimators_[0].predict_proba(X), ref.predict_proba(X), rtol=1e-9)
+    with pytest.raises(TypeError, match="sample_weight"):
+        ScoreStack([OneVsRestClassifier(LogisticRegression())], cv=3).fit(X, Y, sample_weight=w)

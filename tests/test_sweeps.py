@@ -171,10 +171,6 @@ def test_ray_launcher_matches_basic_launcher(tmp_path):
             assert pair["ray"][m] == pair["basic"][m]
 
 
-if __name__ == "__main__":
-    raise SystemExit(pytest.main([__file__, "-v"]))
-
-
 def test_config_hash_ignores_unlabeled_options_at_their_defaults():
     # options added later must not make older FINISHED runs look different to resume
     base = {"seed": 1, "dataset": {"_target_": "x", "n_docs": 10}}
@@ -216,3 +212,7 @@ def test_progress_counts_ended_and_skipped_jobs_without_mlflow(tmp_path, monkeyp
     out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, MLTC_RUNS_DIR=str(tmp_path)),
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-v"]))

@@ -27,6 +27,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -692,7 +693,7 @@ class MCut(BaseThreshold):
 
 # --------------------------------------------------------------------------- out-of-fold scores
 
-def oof_scores(model, X, Y, *, n_splits=5, random_state=None, fit_params=None, score_fn):
+def oof_scores(model, X, Y, *, n_splits=5, random_state=None, fit_params=None, score_fn, n_jobs=None):
     """Out-of-fold scores of ``model`` on its training data, for thresholds without a validation split.
 
     Each document is scored once, by a clone of ``model`` fitted on the other folds of a
@@ -714,6 +715,8 @@ def oof_scores(model, X, Y, *, n_splits=5, random_state=None, fit_params=None, s
         ``sample_weight``) are split with the folds.
     score_fn : callable
         ``score_fn(fitted_model, X) -> (scores, kind)``, e.g. :func:`mltc.models.scores.predict_scores`.
+    n_jobs : int, optional
+        Folds fitted in parallel (joblib); None is one at a time.
 
     Returns
     -------
@@ -732,11 +735,15 @@ def oof_scores(model, X, Y, *, n_splits=5, random_state=None, fit_params=None, s
     cv = MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=check_random_state(random_state))
     out = np.full(Y.shape, np.nan)
     kinds = set()
-    for train_idx, test_idx in cv.split(np.zeros((n, 1)), Y):
-        X_tr, Y_tr = _safe_indexing(X, train_idx), Y[train_idx]
+
+    def fold(train_idx, test_idx):
         params = {k: (_safe_indexing(v, train_idx) if _is_per_sample(v, n) else v) for k, v in fit_params.items()}
-        fitted = clone(model).fit(X_tr, Y_tr, **params)
-        s, kind = score_fn(fitted, _safe_indexing(X, test_idx))
+        fitted = clone(model).fit(_safe_indexing(X, train_idx), Y[train_idx], **params)
+        return score_fn(fitted, _safe_indexing(X, test_idx))
+
+    folds = list(cv.split(np.zeros((n, 1)), Y))
+    results = Parallel(n_jobs=n_jobs)(delayed(fold)(tr, te) for tr, te in folds)
+    for (_, test_idx), (s, kind) in zip(folds, results):
         s = np.asarray(s, dtype=np.float64)
         if s.shape != (test_idx.size, Y.shape[1]):
             raise ValueError(f"score_fn returned shape {s.shape} for a fold of {test_idx.size} documents and "

@@ -19,19 +19,20 @@ Schapire & Singer (2000), BoosTexter: a boosting-based system for text categoriz
 """
 from __future__ import annotations
 
+import inspect
 from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 
 from mltc.models.binary_relevance import accepts_sample_weight
 from mltc.models.scores import predict_scores
 
-__all__ = ["ScoreAverage"]
+__all__ = ["ScoreAverage", "ScoreStack", "default_meta", "stack_features"]
 
 # probabilities are clipped before the logit so that one saturated member cannot outvote the others alone
 _EPS = 1e-6
@@ -124,6 +125,14 @@ class ScoreAverage(ClassifierMixin, BaseEstimator):
             raise ValueError(f"weights={self.weights} must be {k} non-negative numbers with a positive sum.")
         return [_column_slice(c, n_features, i) for i, c in enumerate(cols)], w / w.sum()
 
+    def _check_weight_support(self, sample_weight):
+        if sample_weight is None:
+            return
+        for i, est in enumerate(self.estimators):
+            if not accepts_sample_weight(est):
+                raise TypeError(f"estimators[{i}] ({type(est).__name__}) does not accept sample_weight; use a "
+                                "resampling strategy instead of a weighting one, or another estimator.")
+
     @staticmethod
     def _block(X, sl):
         if sl == slice(None):
@@ -136,17 +145,15 @@ class ScoreAverage(ClassifierMixin, BaseEstimator):
                                        caller_name=type(self).__name__)
         X = X.tocsr() if sp.issparse(X) else np.asarray(X)
         self.slices_, self.weights_ = self._check(X.shape[1])
+        self._check_weight_support(sample_weight)
         self.estimators_ = []
-        for i, (est, sl) in enumerate(zip(self.estimators, self.slices_)):
+        for est, sl in zip(self.estimators, self.slices_):
             est = clone(est)
             Xi = self._block(X, sl)
             if sample_weight is None:
                 est.fit(Xi, Y)
-            elif accepts_sample_weight(est):
-                est.fit(Xi, Y, sample_weight=sample_weight)
             else:
-                raise TypeError(f"estimators[{i}] ({type(est).__name__}) does not accept sample_weight; use a "
-                                "resampling strategy instead of a weighting one, or another estimator.")
+                est.fit(Xi, Y, sample_weight=sample_weight)
             self.estimators_.append(est)
         self.n_features_in_ = X.shape[1]
         self.score_kind_ = "proba" if self.scale == "proba" else "margin"
@@ -181,3 +188,175 @@ class ScoreAverage(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         """Labels whose averaged score is above the midpoint (probability 0.5, log-odds 0)."""
         return (self.decision_function(X) > 0).astype(np.int8)
+
+
+def _logit_scores(model, X):
+    """A fitted member's scores on the log-odds scale (margins as they are)."""
+    S, kind = predict_scores(model, X)
+    return (_logit(S) if kind == "proba" else S), "margin"
+
+
+def stack_features(M, weights, center, spread, label_prior):
+    """:class:`ScoreStack`'s meta rows: (n, L, k) member log-odds -> (n * L, k + 4).
+
+    Columns: the k standardised log-odds ``(M - center) / spread``, their ``weights``-weighted
+    sum, the label's rank in its document by that sum (0 = top), the best sum among the
+    document's other labels, and ``label_prior`` of the label.
+    """
+    n, L, _ = M.shape
+    mean = M @ np.asarray(weights, dtype=np.float64)
+    order = np.argsort(-mean, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(L)[None, :], axis=1)
+    best = np.take_along_axis(mean, order[:, :1], axis=1)
+    second = np.take_along_axis(mean, order[:, 1:2], axis=1) if L > 1 else np.full((n, 1), -np.inf)
+    other = np.where(rank == 0, second, best)
+    F = np.concatenate([(M - center) / spread, mean[..., None], rank[..., None].astype(np.float64), other[..., None],
+                        np.broadcast_to(np.asarray(label_prior, dtype=np.float64)[None, :, None], (n, L, 1))],
+                       axis=-1)
+    return F.reshape(n * L, -1)
+
+
+def default_meta(random_state=None, n_jobs=1):
+    """The meta-learner :class:`ScoreStack` uses when none is given: a small, slow-learning LightGBM."""
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(n_estimators=300, learning_rate=0.03, num_leaves=15, min_child_samples=50, subsample=0.8,
+                          subsample_freq=1, colsample_bytree=0.8, random_state=random_state, n_jobs=n_jobs,
+                          verbose=-1)
+
+
+class ScoreStack(ScoreAverage):
+    """Stacked generalisation: a meta-learner scores every (document, label) pair from the members' scores.
+
+    The members (as in :class:`ScoreAverage`, each on its column block) are fitted on
+    ``cv`` multi-label stratified folds of the training data; their out-of-fold log-odds
+    train one binary meta-learner shared by all labels (Wolpert 1992), then the members
+    are refitted on all training data. Each (document, label) pair is one meta row:
+
+    * every member's log-odds, standardised over the training pairs;
+    * the ``weights``-weighted mean of the log-odds (what :class:`ScoreAverage` returns);
+    * the label's rank in the document by that mean (0 = top) and the best mean of the
+      document's other labels, so that labels compete within a document (Reuters stories
+      are rarely both ``earn`` and ``acq``);
+    * ``log(1 + training positives)`` of the label, so that rare labels get their own cut.
+
+    The meta-learner's log-odds are the model's scores; thresholds are tuned on them as on
+    any model's. Fitting costs ``cv + 1`` fits of every member. Memory grows with
+    documents x labels (one meta row per pair).
+
+    Parameters
+    ----------
+    estimators, columns, weights
+        As in :class:`ScoreAverage`; ``weights`` only shape the mean-score features.
+    scale : {"logit"}, default="logit"
+        Members are combined as log-odds (margins as they are); the only scale, kept so that a
+        :class:`ScoreAverage` configuration turns into a stack by changing its target.
+    meta : binary classifier, optional
+        With ``predict_proba``. None: :func:`default_meta` (LightGBM, 300 trees of 15 leaves).
+    cv : int, default=5
+        Folds of the out-of-fold member scores.
+    random_state : int, optional
+        Seeds the folds (the same folds for every member) and the default meta-learner.
+    n_jobs : int, optional
+        Folds fitted in parallel; None is one at a time.
+
+    Attributes
+    ----------
+    estimators_ : list
+        Members refitted on all training data.
+    meta_ : estimator
+        The fitted meta-learner.
+    meta_feature_names_ : list of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from mltc.models import BinaryRelevance
+    >>> rng = np.random.default_rng(0); X = rng.normal(size=(200, 6)); Y = (X[:, :3] > 0.3).astype(int)
+    >>> m = ScoreStack(estimators=[BinaryRelevance(LogisticRegression())] * 2, columns=[[0, 3], [3, None]],
+    ...                meta=LogisticRegression(), cv=3, random_state=0).fit(X, Y)
+    >>> m.decision_function(X).shape
+    (200, 3)
+    """
+
+    _parameter_constraints = {
+        **ScoreAverage._parameter_constraints,
+        "scale": [StrOptions({"logit"})],
+        "meta": [HasMethods(["fit", "predict_proba"]), None],
+        "cv": [Interval(Integral, 2, None, closed="left")],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(self, estimators=None, *, columns=None, weights=None, scale="logit", meta=None, cv=5,
+                 random_state=None, n_jobs=None):
+        super().__init__(estimators, columns=columns, weights=weights, scale=scale)
+        self.meta = meta
+        self.cv = cv
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _features(self, M):
+        return stack_features(M, self.weights_, self.center_, self.spread_, self.label_prior_)
+
+    def fit(self, X, Y, sample_weight=None):
+        """Out-of-fold member scores -> meta-learner; then every member refitted on all of ``X``."""
+        from mltc.thresholds import oof_scores
+
+        validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
+                                       caller_name=type(self).__name__)
+        X = X.tocsr() if sp.issparse(X) else np.asarray(X)
+        Y = (np.asarray(Y) > 0).astype(np.int8)
+        slices, weights = self._check(X.shape[1])
+        self._check_weight_support(sample_weight)
+        fit_params = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight, dtype=float)}
+        seed = self.random_state if isinstance(self.random_state, Integral) else None
+        M = np.stack([oof_scores(est, self._block(X, sl), Y, n_splits=self.cv, random_state=seed,
+                                 fit_params=fit_params, score_fn=_logit_scores, n_jobs=self.n_jobs)
+                      for est, sl in zip(self.estimators, slices)], axis=-1)
+        flat = M.reshape(-1, M.shape[-1])
+        self.center_, self.spread_ = flat.mean(axis=0), flat.std(axis=0)
+        self.spread_[self.spread_ == 0] = 1.0
+        self.weights_ = weights
+        self.label_prior_ = np.log1p(Y.sum(axis=0).astype(np.float64))
+        F = self._features(M)
+        meta = clone(self.meta) if self.meta is not None else default_meta(seed)
+        row_weight = None if sample_weight is None else np.repeat(fit_params["sample_weight"], Y.shape[1])
+        meta.fit(F, Y.reshape(-1), **({} if row_weight is None else {"sample_weight": row_weight}))
+        self.meta_ = meta
+        k = len(self.estimators)
+        self.meta_feature_names_ = [f"member{i}_logit" for i in range(k)] + [
+            "mean_logit", "rank_in_document", "best_other_mean_logit", "log1p_train_positives"]
+        imp = getattr(meta, "feature_importances_", None)
+        imp = np.ravel(getattr(meta, "coef_", [np.nan] * F.shape[1])) if imp is None else imp
+        # reaches the run's details.json: which meta-features the combiner leant on
+        self.summary_ = {"meta": type(meta).__name__, "cv": self.cv,
+                         "meta_feature_importance": dict(zip(self.meta_feature_names_, map(float, imp)))}
+        super().fit(X, Y, sample_weight=sample_weight)
+        self.score_kind_ = "margin"
+        return self
+
+    def decision_function(self, X):
+        """(n_samples, n_labels) meta-learner log-odds."""
+        check_is_fitted(self, "meta_")
+        X = X.tocsr() if sp.issparse(X) else np.asarray(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features but ScoreStack was fitted on {self.n_features_in_}; "
+                             "use the featurizer fitted with the model.")
+        M = np.stack([_logit_scores(est, self._block(X, sl))[0] for est, sl in zip(self.estimators_, self.slices_)],
+                     axis=-1)
+        F = self._features(M)
+        # log-odds without the clipping of _logit where the meta-learner gives them (LightGBM: raw_score)
+        if hasattr(self.meta_, "decision_function"):
+            s = self.meta_.decision_function(F)
+        elif "raw_score" in inspect.signature(self.meta_.predict_proba).parameters:
+            s = self.meta_.predict_proba(F, raw_score=True)
+        else:
+            s = _logit(self.meta_.predict_proba(F)[:, 1])
+        return np.asarray(s, dtype=np.float64).reshape(M.shape[0], M.shape[1])
+
+    def predict_proba(self, X):
+        """(n_samples, n_labels) meta-learner probabilities."""
+        return expit(self.decision_function(X))
