@@ -161,3 +161,17 @@ def test_stack_sample_weights_reach_members_and_meta(data):
     np.testing.assert_allclose(m.estimators_[0].predict_proba(X), ref.predict_proba(X), rtol=1e-9)
     with pytest.raises(TypeError, match="sample_weight"):
         ScoreStack([OneVsRestClassifier(LogisticRegression())], cv=3).fit(X, Y, sample_weight=w)
+
+
+def test_stack_seeds_members_left_unseeded(data):
+    # liblinear draws its seed from numpy's global generator when random_state is None, and each fold
+    # process has its own: the stack's seed must reach the members so n_jobs does not change the numbers
+    X, Y = data
+    m = ScoreStack([BinaryRelevance(LinearSVC(C=0.5)), BinaryRelevance(LinearSVC(C=0.5, random_state=3))],
+                   columns=[[0, -3], [-3, None]], cv=3, random_state=11).fit(X, Y)
+    assert m.estimators_[0].estimator.random_state == 11 and m.estimators_[1].estimator.random_state == 3
+    assert m.estimators[0].estimator.random_state is None  # the parameters themselves stay untouched
+    a = ScoreStack([BinaryRelevance(LinearSVC(C=0.5))], cv=3, random_state=11).fit(X, Y)
+    np.random.seed(99)  # a different global state must not matter
+    b = ScoreStack([BinaryRelevance(LinearSVC(C=0.5))], cv=3, random_state=11, n_jobs=2).fit(X, Y)
+    np.testing.assert_array_equal(a.decision_function(X), b.decision_function(X))

@@ -217,6 +217,16 @@ def stack_features(M, weights, center, spread, label_prior):
     return F.reshape(n * L, -1)
 
 
+def _seeded(estimator, seed):
+    """A clone of ``estimator`` whose ``random_state`` parameters left at None (at any depth) are ``seed``."""
+    est = clone(estimator)
+    if seed is None:
+        return est
+    unset = {k: seed for k, v in est.get_params(deep=True).items()
+             if (k == "random_state" or k.endswith("__random_state")) and v is None}
+    return est.set_params(**unset)
+
+
 def default_meta(random_state=None, n_jobs=1):
     """The meta-learner :class:`ScoreStack` uses when none is given: a small, slow-learning LightGBM."""
     from lightgbm import LGBMClassifier
@@ -257,7 +267,9 @@ class ScoreStack(ScoreAverage):
     cv : int, default=5
         Folds of the out-of-fold member scores.
     random_state : int, optional
-        Seeds the folds (the same folds for every member) and the default meta-learner.
+        Seeds the folds (the same folds for every member), the default meta-learner and every
+        member parameter named ``random_state`` left at None (liblinear shuffles with numpy's
+        global generator otherwise, which differs between the processes that fit the folds).
     n_jobs : int, optional
         Folds fitted in parallel; None is one at a time.
 
@@ -313,9 +325,10 @@ class ScoreStack(ScoreAverage):
         self._check_weight_support(sample_weight)
         fit_params = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight, dtype=float)}
         seed = self.random_state if isinstance(self.random_state, Integral) else None
+        members = [_seeded(est, seed) for est in self.estimators]
         M = np.stack([oof_scores(est, self._block(X, sl), Y, n_splits=self.cv, random_state=seed,
                                  fit_params=fit_params, score_fn=_logit_scores, n_jobs=self.n_jobs)
-                      for est, sl in zip(self.estimators, slices)], axis=-1)
+                      for est, sl in zip(members, slices)], axis=-1)
         flat = M.reshape(-1, M.shape[-1])
         self.center_, self.spread_ = flat.mean(axis=0), flat.std(axis=0)
         self.spread_[self.spread_ == 0] = 1.0
@@ -334,7 +347,11 @@ class ScoreStack(ScoreAverage):
         # reaches the run's details.json: which meta-features the combiner leant on
         self.summary_ = {"meta": type(meta).__name__, "cv": self.cv,
                          "meta_feature_importance": dict(zip(self.meta_feature_names_, map(float, imp)))}
-        super().fit(X, Y, sample_weight=sample_weight)
+        estimators, self.estimators = self.estimators, members
+        try:
+            super().fit(X, Y, sample_weight=sample_weight)
+        finally:
+            self.estimators = estimators
         self.score_kind_ = "margin"
         return self
 
