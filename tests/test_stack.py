@@ -6,7 +6,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
+from sklearn.metrics import f1_score, roc_auc_score
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import LinearSVC
 from sklearn.utils.estimator_checks import check_get_params_invariance, check_no_attributes_set_in_init
@@ -175,3 +175,12 @@ def test_stack_seeds_members_left_unseeded(data):
     np.random.seed(99)  # a different global state must not matter
     b = ScoreStack([BinaryRelevance(LinearSVC(C=0.5))], cv=3, random_state=11, n_jobs=2).fit(X, Y)
     np.testing.assert_array_equal(a.decision_function(X), b.decision_function(X))
+
+
+def test_stack_with_one_label(data):
+    X, Y = data
+    m = ScoreStack([_lr(), _lr(0.1)], columns=[[0, -3], [-3, None]], meta=LogisticRegression(), cv=3,
+                   random_state=0).fit(X, Y[:, :1])
+    S = m.decision_function(X)
+    assert S.shape == (len(X), 1) and np.isfinite(S).all()
+    assert roc_auc_score(Y[:, 0], S[:, 0]) > 0.9

@@ -732,7 +732,14 @@ def oof_scores(model, X, Y, *, n_splits=5, random_state=None, fit_params=None, s
         raise ValueError(f"n_splits must be an integer between 2 and the number of documents ({n}); "
                          f"got {n_splits!r}.")
     fit_params = dict(fit_params or {})
-    cv = MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=check_random_state(random_state))
+    rng = check_random_state(random_state)
+    if Y.shape[1] == 1:
+        # iterative stratification needs two labels or more; one label is ordinary stratification
+        from sklearn.model_selection import StratifiedKFold
+
+        cv, target = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=rng), Y[:, 0]
+    else:
+        cv, target = MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=rng), Y
     out = np.full(Y.shape, np.nan)
     kinds = set()
 
@@ -741,7 +748,7 @@ def oof_scores(model, X, Y, *, n_splits=5, random_state=None, fit_params=None, s
         fitted = clone(model).fit(_safe_indexing(X, train_idx), Y[train_idx], **params)
         return score_fn(fitted, _safe_indexing(X, test_idx))
 
-    folds = list(cv.split(np.zeros((n, 1)), Y))
+    folds = list(cv.split(np.zeros((n, 1)), target))
     results = Parallel(n_jobs=n_jobs)(delayed(fold)(tr, te) for tr, te in folds)
     for (_, test_idx), (s, kind) in zip(folds, results):
         s = np.asarray(s, dtype=np.float64)

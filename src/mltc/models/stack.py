@@ -209,7 +209,8 @@ def stack_features(M, weights, center, spread, label_prior):
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(L)[None, :], axis=1)
     best = np.take_along_axis(mean, order[:, :1], axis=1)
-    second = np.take_along_axis(mean, order[:, 1:2], axis=1) if L > 1 else np.full((n, 1), -np.inf)
+    # one label: no other label to compete with, so the feature repeats the label's own mean (finite, uninformative)
+    second = np.take_along_axis(mean, order[:, 1:2], axis=1) if L > 1 else best
     other = np.where(rank == 0, second, best)
     F = np.concatenate([(M - center) / spread, mean[..., None], rank[..., None].astype(np.float64), other[..., None],
                         np.broadcast_to(np.asarray(label_prior, dtype=np.float64)[None, :, None], (n, L, 1))],
