@@ -55,3 +55,32 @@ def test_a_run_ends_without_teardown_and_loses_nothing(tmp_path):
     (run,) = client.search_runs([exp.experiment_id])
     assert run.info.status == "FINISHED" and "macro_f1" in run.data.metrics
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"per_label_f1.png", "predictions.npz"}
+
+
+def test_sigterm_marks_the_run_killed(tmp_path):
+    # a scheduler's time limit sends SIGTERM: the run must not stay RUNNING in the store
+    import signal
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "mltc.cli", "run", "dataset.n_docs=100000", "model=logreg"],
+                            env=dict(os.environ, MLTC_RUNS_DIR=str(runs)), cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
+    deadline, running = time.monotonic() + 120, None
+    while running is None and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        try:
+            exps = [e.experiment_id for e in client.search_experiments() if e.name != "Default"]
+            found = client.search_runs(exps) if exps else []
+        except Exception:  # noqa: BLE001 -- the store is still being created
+            found = []
+        running = next((r for r in found if r.info.status == "RUNNING"), None)
+    assert running is not None, "the run never showed up as RUNNING"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    run = client.get_run(running.info.run_id)
+    assert run.info.status == "KILLED", out[-2000:]

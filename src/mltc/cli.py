@@ -40,6 +40,8 @@ def main(argv=None) -> int:
         # that featurizing (millions of short-lived objects) triggers
         gc.freeze()
         _skip_mode_probe(rest)
+        if argv_given is None:
+            _stop_on_sigterm()
         # Hydra reads sys.argv; the program name keeps `--help` and completion readable
         sys.argv = ["mltc run", *rest]
         run_main()
@@ -67,6 +69,19 @@ def main(argv=None) -> int:
 
 
 _COMPLETION = ("-sc", "--shell-completion")
+
+
+def _stop_on_sigterm() -> None:
+    """End a run on SIGTERM (``kill``, a scheduler's time limit) as on Ctrl-C: marked KILLED in MLflow.
+
+    Python's default for SIGTERM is to die at once, which leaves the MLflow run RUNNING forever.
+    """
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _exit_now(code: int) -> None:
