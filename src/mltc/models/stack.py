@@ -159,12 +159,16 @@ class ScoreAverage(ClassifierMixin, BaseEstimator):
         self.score_kind_ = "proba" if self.scale == "proba" else "margin"
         return self
 
-    def _mean(self, X):
+    def _fitted_input(self, X):
         check_is_fitted(self, "estimators_")
         X = X.tocsr() if sp.issparse(X) else np.asarray(X)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features but ScoreAverage was fitted on {self.n_features_in_}; "
-                             "use the featurizer fitted with the model.")
+            raise ValueError(f"X has {X.shape[1]} features but {type(self).__name__} was fitted on "
+                             f"{self.n_features_in_}; use the featurizer fitted with the model.")
+        return X
+
+    def _mean(self, X):
+        X = self._fitted_input(X)
         out = 0.0
         for est, sl, w in zip(self.estimators_, self.slices_, self.weights_):
             S, kind = predict_scores(est, self._block(X, sl))
@@ -359,10 +363,7 @@ class ScoreStack(ScoreAverage):
     def decision_function(self, X):
         """(n_samples, n_labels) meta-learner log-odds."""
         check_is_fitted(self, "meta_")
-        X = X.tocsr() if sp.issparse(X) else np.asarray(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features but ScoreStack was fitted on {self.n_features_in_}; "
-                             "use the featurizer fitted with the model.")
+        X = self._fitted_input(X)
         M = np.stack([_logit_scores(est, self._block(X, sl))[0] for est, sl in zip(self.estimators_, self.slices_)],
                      axis=-1)
         F = self._features(M)
