@@ -146,8 +146,14 @@ class ScoreAverage(ClassifierMixin, BaseEstimator):
         X = X.tocsr() if sp.issparse(X) else np.asarray(X)
         self.slices_, self.weights_ = self._check(X.shape[1])
         self._check_weight_support(sample_weight)
+        self._fit_members(X, Y, self.estimators, sample_weight)
+        self.score_kind_ = "proba" if self.scale == "proba" else "margin"
+        return self
+
+    def _fit_members(self, X, Y, members, sample_weight):
+        """``estimators_``: a clone of every member fitted on its block of ``X`` (``slices_`` set)."""
         self.estimators_ = []
-        for est, sl in zip(self.estimators, self.slices_):
+        for est, sl in zip(members, self.slices_):
             est = clone(est)
             Xi = self._block(X, sl)
             if sample_weight is None:
@@ -156,8 +162,6 @@ class ScoreAverage(ClassifierMixin, BaseEstimator):
                 est.fit(Xi, Y, sample_weight=sample_weight)
             self.estimators_.append(est)
         self.n_features_in_ = X.shape[1]
-        self.score_kind_ = "proba" if self.scale == "proba" else "margin"
-        return self
 
     def _fitted_input(self, X):
         check_is_fitted(self, "estimators_")
@@ -326,18 +330,17 @@ class ScoreStack(ScoreAverage):
                                        caller_name=type(self).__name__)
         X = X.tocsr() if sp.issparse(X) else np.asarray(X)
         Y = (np.asarray(Y) > 0).astype(np.int8)
-        slices, weights = self._check(X.shape[1])
+        self.slices_, self.weights_ = self._check(X.shape[1])
         self._check_weight_support(sample_weight)
         fit_params = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight, dtype=float)}
         seed = self.random_state if isinstance(self.random_state, Integral) else None
         members = [_seeded(est, seed) for est in self.estimators]
         M = np.stack([oof_scores(est, self._block(X, sl), Y, n_splits=self.cv, random_state=seed,
                                  fit_params=fit_params, score_fn=_logit_scores, n_jobs=self.n_jobs)
-                      for est, sl in zip(members, slices)], axis=-1)
+                      for est, sl in zip(members, self.slices_)], axis=-1)
         flat = M.reshape(-1, M.shape[-1])
         self.center_, self.spread_ = flat.mean(axis=0), flat.std(axis=0)
         self.spread_[self.spread_ == 0] = 1.0
-        self.weights_ = weights
         self.label_prior_ = np.log1p(Y.sum(axis=0).astype(np.float64))
         F = self._features(M)
         meta = clone(self.meta) if self.meta is not None else default_meta(seed)
@@ -352,11 +355,7 @@ class ScoreStack(ScoreAverage):
         # reaches the run's details.json: which meta-features the combiner leant on
         self.summary_ = {"meta": type(meta).__name__, "cv": self.cv,
                          "meta_feature_importance": dict(zip(self.meta_feature_names_, map(float, imp)))}
-        estimators, self.estimators = self.estimators, members
-        try:
-            super().fit(X, Y, sample_weight=sample_weight)
-        finally:
-            self.estimators = estimators
+        self._fit_members(X, Y, members, sample_weight)
         self.score_kind_ = "margin"
         return self
 
