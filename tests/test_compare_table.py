@@ -55,14 +55,14 @@ def store(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def no_figures(monkeypatch):
     """The figures are tested in test_compare.py; here they would only cost seconds per call."""
-    import mltc.compare
+    import mltc.compare.render
     import mltc.stats
 
     def fake(*args, **kwargs):
         path = next(a for a in (*args, *kwargs.values()) if hasattr(a, "write_bytes"))
         path.write_bytes(b"png")
 
-    for mod, name in ((mltc.compare, "plot_per_label"), (mltc.compare, "plot_distribution"),
+    for mod, name in ((mltc.compare.render, "plot_per_label"), (mltc.compare.render, "plot_distribution"),
                       (mltc.stats, "plot_cd_diagram")):
         monkeypatch.setattr(mod, name, fake)
 
@@ -172,8 +172,10 @@ def test_standalone_runs_and_loss_grouping(store, tmp_path, capsys):
     solo = _table(capsys, uri, "--experiment", "toy", "--sweep", "none", "--by", "experiment", "--out", str(tmp_path),
                   "--metrics", "micro_f1/macro_f1")
     assert solo.to_dict("records") == [{"experiment": "solo", "micro-F1 / macro-F1": "0.7500 / 0.5000"}]
+    # --pool: runs that agree on --by are pooled although their strategy differs (issue 19 made splitting the
+    # default; see test_by_splits_rows_that_differ_by_more_than_the_seed)
     loss = _table(capsys, uri, "--sweep", "s1", "--by", "model,loss", "--out", str(tmp_path), "--metrics",
-                  "micro_f1", "--sort", "model/loss")
+                  "micro_f1", "--sort", "model/loss", "--pool")
     assert loss[["model", "model/loss", "runs"]].values.tolist() == [["xgb", "bce", "4"], ["xgb", "focal", "2"]]
     assert compare_main(["--uri", uri, "--no-log", "--by", "colour", "--out", str(tmp_path)]) == 2
     assert "--by colour" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mltc.callbacks import current_sweep, progress, record_end, record_skip
+from mltc.keys import THRESHOLD, TIME, VAL
 from mltc.paths import runs_dir
 from mltc.tracking import TrackerProcess, config_hash, details_metrics
 
@@ -264,9 +265,9 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
     try:
         dataset, result = run_config(cfg, on_stage=background.on_stage)
         background.wait()
-        metrics = {**result.metrics, **{f"val_{k}": v for k, v in result.val_metrics.items()},
-                   **{f"time_{k}": v for k, v in result.timings.items()}, **result.sizes,
-                   **{f"threshold_{k}": v for k, v in result.threshold_summary.items()},
+        metrics = {**result.metrics, **{f"{VAL}{k}": v for k, v in result.val_metrics.items()},
+                   **{f"{TIME}{k}": v for k, v in result.timings.items()}, **result.sizes,
+                   **{f"{THRESHOLD}{k}": v for k, v in result.threshold_summary.items()},
                    **{f"{part}_{k}": v for part, prof in result.profiles.items() for k, v in prof.items()
                       if k != "per_label"},
                    **details_metrics(result.details),

@@ -5,7 +5,24 @@ import json
 
 import numpy as np
 
-__all__ = ["print_results", "result_artifacts", "plot_per_label_f1", "warm_up"]
+__all__ = ["print_results", "result_artifacts", "plot_per_label_f1", "warm_up", "write_json"]
+
+
+def write_json(obj):
+    """An artifact writer: ``obj`` as indented JSON (numpy arrays and numbers as lists and numbers)."""
+    def _w(path):
+        path.write_text(json.dumps(obj, indent=2, default=_default))
+    return _w
+
+
+def _default(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    return str(o)
 
 
 def warm_up(plotting: bool = True) -> None:
@@ -78,8 +95,6 @@ class PerLabelPlot:
 
 def result_artifacts(result, config_yaml: str) -> dict:
     """``{artifact name: writer(path)}`` for a run's files."""
-    from mltc.tracking import write_json
-
     files = {
         "config.yaml": lambda p: p.write_text(config_yaml),
         "per_label.csv": lambda p: result.per_label.to_csv(p, index=False),

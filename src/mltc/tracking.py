@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mltc.paths import default_tracking_uri
+from mltc.keys import LATER_OPTIONS
+from mltc.paths import tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +87,8 @@ def details_metrics(details: dict) -> dict:
     return out
 
 
-# options added after runs were logged: while at their default they hash as if absent
-_HASH_NEUTRAL = {"dataset": {"unlabeled_path": None, "unlabeled_text_column": "text", "unlabeled_format": None},
-                 "split": {"train_size": None, "train_method": "iterative"}}
+# options added after runs were logged: while at their default they hash as if absent (compare reads them so too)
+_HASH_NEUTRAL = LATER_OPTIONS
 
 
 def config_hash(cfg: dict) -> str:
@@ -161,7 +161,7 @@ class MlflowTracker:
         if self._client is None:
             from mlflow.tracking import MlflowClient
 
-            uri = self.uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+            uri = tracking_uri(self.uri)
             if uri.startswith("sqlite:///"):
                 Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
             self.uri = uri
@@ -255,22 +255,6 @@ class MlflowTracker:
         if error is not None:
             self.client.set_tag(self.run_id, "error", str(error)[:5000])
         self.client.set_terminated(self.run_id, status=status)
-
-
-def write_json(obj):
-    def _w(path):
-        path.write_text(json.dumps(obj, indent=2, default=_default))
-    return _w
-
-
-def _default(o):
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    return str(o)
 
 
 # children whose run has ended, kept for the next job of a sweep run by this process
