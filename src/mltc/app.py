@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mltc.callbacks import current_sweep, progress, record_end, record_skip
 from mltc.keys import THRESHOLD, TIME, VAL
+from mltc.sweep_report import link_reused
 from mltc.paths import runs_dir
 from mltc.tracking import TrackerProcess, config_hash, details_metrics
 
@@ -249,6 +250,7 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         done = tracker.find_finished(experiment, tags["mltc.config_hash"]) if tracker.resume else None
         if done is not None:
             record_skip(sweep, tags["mltc.config_hash"])
+            link_reused(tracker, done, sweep)
             getattr(tracker, "close", lambda: None)()
             log.info("[mltc] skipped: this configuration already has a FINISHED run (%s); tracking.resume=false "
                      "reruns it", done.info.run_id)

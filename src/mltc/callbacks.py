@@ -176,6 +176,9 @@ class SweepCallback(Callback):
             Metric("sweep_n_configs_finished", sum(r.info.status == "FINISHED" for r in latest.values()), ts, 0),
             Metric("sweep_wall_time", time.time() - info["started"], ts, 0)])
         client.set_tag(info["run_id"], "mltc.summary", summary.line())
+        from mltc.sweep_report import summarize_parent
+
+        summarize_parent(client, info, str(config.get("metrics", {}).get("objective", "macro_f1")))
         if summary.n_finished or summary.n_skipped:
             from mltc.compare import report_sweep
 

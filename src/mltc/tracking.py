@@ -248,6 +248,11 @@ class MlflowTracker:
         for k, v in tags.items():
             self.client.set_tag(self.run_id, k, str(v)[:5000])
 
+    def tag_run(self, run_id: str, tags: dict):
+        """Tag another run (e.g. link a run found by resume to this sweep), without moving it."""
+        for k, v in tags.items():
+            self.client.set_tag(run_id, k, str(v)[:5000])
+
     def end(self, status="FINISHED", error=None):
         """Close the run; a failed run keeps its error as a tag."""
         if self.run_id is None:
@@ -372,6 +377,9 @@ class TrackerProcess:
 
     def find_finished(self, experiment, config_hash):
         return self._call("find_finished", experiment, config_hash)
+
+    def tag_run(self, run_id, tags):
+        self._call("tag_run", run_id, tags)
 
     def end(self, status="FINISHED", error=None):
         try:
