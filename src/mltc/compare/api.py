@@ -86,7 +86,8 @@ def compare(options=None, client=None, **kw):
     if df.empty:
         raise CompareError("no FINISHED runs match this selection; check --filter.")
     columns = parse_columns(o.metrics) if o.metrics else \
-        [Column(keys=(m,), header=pretty(m)) for m in DEFAULT_METRICS if m in df]
+        [Column(keys=(m,), header=("test " if is_score(m) and f"{VAL}{m}" in df else "") + pretty(m))
+         for m in DEFAULT_METRICS if m in df]
     by_keys, by_headers = parse_by(o.by.split(",") if o.by else None)
     cols = config_columns(df, by_keys or None)
     # a row holds runs that differ by seed alone: whatever else differs becomes a column
