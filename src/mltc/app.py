@@ -19,8 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from mltc.callbacks import current_sweep, progress, record_end, record_skip
 from mltc.keys import THRESHOLD, TIME, VAL
-from mltc.sweep_report import link_reused
-from mltc.paths import runs_dir
+from mltc.paths import runs_dir, tracking_uri
+from mltc.sweep_report import link_reused, make_run_name
 from mltc.tracking import TrackerProcess, config_hash, details_metrics
 
 log = logging.getLogger("mltc")
@@ -107,6 +107,13 @@ def _choices() -> dict:
     except ValueError:  # composed outside a Hydra app (tests, Python use)
         return {}
     return {k: str(v) for k, v in hc.runtime.choices.items() if not k.startswith("hydra/") and v is not None}
+
+
+def _task_overrides() -> list:
+    try:
+        return [str(o) for o in HydraConfig.get().overrides.task]
+    except ValueError:  # composed outside a Hydra app
+        return []
 
 
 def _is_multirun() -> bool:
@@ -235,8 +242,7 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         tracker = TrackerProcess(tracker, reuse=_is_multirun())
     sweep = current_sweep() if _is_multirun() else None
     experiment = sweep["experiment"] if sweep else (choices.get("dataset") or "mltc")
-    run_name = cfg.get("run_name") or ",".join(f"{g}={choices[g]}" for g in ("strategy", "model", "thresholds")
-                                               if g in choices) or None
+    run_name = cfg.get("run_name") or make_run_name(choices, _task_overrides(), cfg.get("seed")) or None
     params = OmegaConf.to_container(cfg, resolve=True)
     params.pop("tracking", None)
     tags = {f"mltc.{k}": v for k, v in choices.items()}
@@ -284,7 +290,9 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         if objective not in result.metrics:
             raise ConfigError(f"metrics.objective={objective!r} is not a computed metric; choose one of "
                               f"{', '.join(sorted(result.metrics))}.")
-        print_results(result, cfg.metrics.get("show") or [], title=f"{dataset.description or dataset.name}")
+        print_results(result, cfg.metrics.get("show") or [], title=f"{dataset.description or dataset.name}",
+                      run_id=tracker.run_id,
+                      store=tracking_uri(getattr(tracker, "uri", None)) if tracker.run_id else None)
         tracker.end("FINISHED")
         return float(result.metrics[objective])
     except BaseException as err:  # noqa: BLE001 -- every failure is recorded, then re-raised or reported

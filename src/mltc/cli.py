@@ -161,24 +161,20 @@ def _shell_completion(args) -> int:
 
 
 def _ui(argv) -> int:
-    import os
-    import subprocess
-
     from mltc.paths import runs_dir, tracking_uri
 
     p = argparse.ArgumentParser(prog="mltc ui", description="Open the MLflow UI against mltc's store.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=5000)
-    p.add_argument("--uri", default=None, help="tracking store (default: $MLFLOW_TRACKING_URI or runs/mlflow.db)")
+    p.add_argument("--uri", default=None, help="tracking store (default: as `mltc run`: conf/local, $MLFLOW_TRACKING_URI, "
+                   "runs/mlflow.db)")
     a = p.parse_args(argv)
     uri = tracking_uri(a.uri)
     runs_dir().mkdir(parents=True, exist_ok=True)
     print(f"MLflow UI on http://{a.host}:{a.port} (store: {uri}); Ctrl+C stops it.")
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", a.host, "--port", str(a.port)]
-    try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
-        return 0
+    from mltc.ui import serve
+
+    return serve(uri, a.host, a.port)
 
 
 if __name__ == "__main__":

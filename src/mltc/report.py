@@ -34,8 +34,8 @@ def warm_up(plotting: bool = True) -> None:
     import rich.table  # noqa: F401
 
 
-def print_results(result, show, *, title="") -> None:
-    """Print the headline metrics as a table."""
+def print_results(result, show, *, title="", run_id=None, store=None) -> None:
+    """Print the headline metrics as a table, then where the run is (``run_id`` in ``store``) and how to see it."""
     from rich.console import Console
     from rich.table import Table
 
@@ -51,7 +51,15 @@ def print_results(result, show, *, title="") -> None:
     table.caption = (f"train {s['n_train']} (fit on {s['n_train_fit']}) / val {s['n_val']} / test {s['n_test']} docs, "
                      f"{s['n_labels']} labels, {s['n_features']} features; "
                      f"{sum(result.timings.values()):.1f}s")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    console.print("validation: scores on the validation split, the one the thresholds were tuned on (optimistic "
+                  "for tuned thresholds); test: held-out documents, never used for any choice.", style="dim",
+                  highlight=False)
+    if run_id:
+        ui = "mltc ui" + (f" --uri {store}" if store else "")
+        console.print(f"run {run_id} in {store or 'the MLflow store'}; see it with `{ui}`", highlight=False,
+                      soft_wrap=True)
 
 
 def plot_per_label_f1(per_label, path) -> None:

@@ -63,3 +63,35 @@ def summarize_parent(client, info: dict, objective: str) -> None:
     client.log_batch(info["run_id"], metrics=metrics)
     for k, v in tags.items():
         client.set_tag(info["run_id"], k, v[:5000])
+
+
+# groups every run name shows; other groups only where chosen on the command line
+_NAMED_GROUPS = ("strategy", "model", "thresholds")
+_NOT_NAMED = ("tracking", "hydra", "seed", "run_name", "metrics")
+
+
+def make_run_name(choices: dict, overrides=(), seed=None, limit: int = 250) -> str:
+    """A run name that says what differs: the overlay (``experiment=``), the chosen options, other
+    command-line settings, the seed.
+
+    Examples
+    --------
+    >>> make_run_name({"strategy": "mlsmote", "model": "logreg", "thresholds": "fixed", "dataset": "synthetic"},
+    ...               ["strategy=mlsmote", "model.estimator.C=10", "tracking.uri=sqlite:///x.db"], seed=1)
+    'strategy=mlsmote model=logreg thresholds=fixed C=10 seed=1'
+    >>> make_run_name({"experiment": "reuters_huang_svm", "strategy": "none"}, [], seed=42)
+    'reuters_huang_svm strategy=none seed=42'
+    """
+    parts = [choices["experiment"]] if choices.get("experiment") else []
+    given = {}
+    for o in overrides:
+        key, sep, value = str(o).lstrip("+~").partition("=")
+        if sep and key.split(".")[0].split("/")[0] not in _NOT_NAMED and key != "experiment":
+            given[key] = value
+    parts += [f"{g}={choices[g]}" for g in _NAMED_GROUPS if g in choices]
+    parts += [f"{g}={choices[g]}" for g in given if g in choices and g not in _NAMED_GROUPS and g != "experiment"]
+    # a setting inside a group: its last key is enough to read (model.estimator.C=10 -> C=10)
+    parts += [f"{k.split('.')[-1]}={v}" for k, v in given.items() if k not in choices]
+    if seed is not None:
+        parts.append(f"seed={seed}")
+    return " ".join(parts)[:limit]

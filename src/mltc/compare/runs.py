@@ -47,6 +47,12 @@ def open_store(uri=None):
             raise CompareError(f"no MLflow store at {path} (from {tracking_uri_source(uri)}); run `mltc run` "
                                "first, or point at the store you ran with: --uri sqlite:///PATH/mlflow.db or "
                                "tracking.uri=..., $MLFLOW_TRACKING_URI, or conf/local/default.yaml.")
+        from mltc.compare.store import SqliteRuns
+
+        try:
+            return SqliteRuns(path, resolved)
+        except Exception as err:  # noqa: BLE001 -- not a store this reader knows: MLflow's client reads it
+            log.debug("reading %s with MLflow's client: %s", path, err)
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(resolved)
@@ -294,8 +300,9 @@ def config_columns(df: pd.DataFrame, by=None) -> list:
 
 
 def _seed_like(df: pd.DataFrame, key: str) -> bool:
-    """A param that is the seed in every run (``random_state: ${seed}``): it varies with the seed only."""
-    return bool((df[key].astype(str) == df["seed"].astype(str)).all())
+    """A param that is the seed wherever it is set (``random_state: ${seed}``): it varies with the seed only."""
+    given = df[key].notna() & df[key].astype(str).ne("")
+    return bool(given.any() and (df.loc[given, key].astype(str) == df.loc[given, "seed"].astype(str)).all())
 
 
 def split_columns(df: pd.DataFrame, cols: list) -> list:
