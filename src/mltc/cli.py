@@ -166,8 +166,8 @@ def _ui(argv) -> int:
     p = argparse.ArgumentParser(prog="mltc ui", description="Open the MLflow UI against mltc's store.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=5000)
-    p.add_argument("--uri", default=None, help="tracking store (default: as `mltc run`: conf/local, $MLFLOW_TRACKING_URI, "
-                   "runs/mlflow.db)")
+    p.add_argument("--uri", default=None,
+                   help="tracking store (default: as `mltc run`: conf/local, $MLFLOW_TRACKING_URI, runs/mlflow.db)")
     a = p.parse_args(argv)
     uri = tracking_uri(a.uri)
     runs_dir().mkdir(parents=True, exist_ok=True)

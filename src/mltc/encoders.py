@@ -34,6 +34,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
+from mltc.progress import track
+
 __all__ = ["SentenceEncoder", "EmbeddingCache", "RawText", "make_tfidf_minilm", "default_model_path",
            "cache_root", "resolve_device", "word_chunks", "pool_chunks"]
 
@@ -294,7 +296,7 @@ class SentenceEncoder(TransformerMixin, BaseEstimator):
             self._load()  # model loading is not embedding time
             parts = []
             # shard by chunk so an interrupted long run keeps what it embedded
-            for start in range(0, len(uniq), self._CHUNK):
+            for start in track(range(0, len(uniq), self._CHUNK), "embedding texts"):
                 chunk = uniq[start:start + self._CHUNK].tolist()
                 t0 = time.perf_counter()
                 parts.append(self.embed(chunk))

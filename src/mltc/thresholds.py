@@ -33,6 +33,8 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from mltc.progress import track
+
 __all__ = [
     "BaseThreshold", "FixedThreshold", "GlobalThreshold", "PerLabelThreshold",
     "PerLabelCVThreshold", "SCut", "PCut", "RCut", "MCut", "oof_scores",
@@ -749,7 +751,7 @@ def oof_scores(model, X, Y, *, n_splits=5, random_state=None, fit_params=None, s
         return score_fn(fitted, _safe_indexing(X, test_idx))
 
     folds = list(cv.split(np.zeros((n, 1)), target))
-    results = Parallel(n_jobs=n_jobs)(delayed(fold)(tr, te) for tr, te in folds)
+    results = Parallel(n_jobs=n_jobs)(delayed(fold)(tr, te) for tr, te in track(folds, "out-of-fold folds"))
     for (_, test_idx), (s, kind) in zip(folds, results):
         s = np.asarray(s, dtype=np.float64)
         if s.shape != (test_idx.size, Y.shape[1]):

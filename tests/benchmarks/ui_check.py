@@ -38,6 +38,29 @@ def chromium() -> str:
     raise SystemExit("ui_check: no chromium on PATH; install it with `apt-get install -y chromium`.")
 
 
+def _tree(pid):
+    """Processes under ``pid`` (itself included) and their resident memory in MB."""
+    import psutil
+
+    root = psutil.Process(pid)
+    procs = [root, *root.children(recursive=True)]
+    rss = 0
+    for p in procs:
+        try:
+            rss += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return len(procs), rss / 2**20
+
+
+def _server_left(port) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def render(browser, url, screenshot: Path, budget_ms=20000) -> str:
     common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
               "--hide-scrollbars", f"--virtual-time-budget={budget_ms}", "--window-size=1500,950"]
@@ -80,26 +103,45 @@ def main(argv=None) -> int:
 
     port = free_port()
     log = open(out / "ui.log", "w")
+    t0 = time.monotonic()
     ui = subprocess.Popen([sys.executable, "-m", "mltc.cli", "ui", "--port", str(port), "--uri", uri], env=env,
                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    stop_s = None
     try:
         deadline = time.monotonic() + 120
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
+                with urllib.request.urlopen(f"{url}/", timeout=2) as page:
+                    page.read()
+                break
             except OSError:
                 if ui.poll() is not None or time.monotonic() > deadline:
                     print(f"ui_check: `mltc ui` did not start; see {out / 'ui.log'}", file=sys.stderr)
                     return 1
-                time.sleep(0.5)
+                time.sleep(0.2)
+        first_page_s = time.monotonic() - t0
         shot = out / "experiment_page.png"
         dom = render(browser, f"{url}/#/experiments/{exp_id}/runs", shot)
+        n_procs, rss_mb = _tree(ui.pid)
+        # Ctrl-C in a terminal: SIGINT to the foreground process group (mltc ui and what it started there)
+        t = time.monotonic()
+        os.killpg(ui.pid, signal.SIGINT)
+        try:
+            ui.wait(timeout=30)
+            stop_s = time.monotonic() - t
+        except subprocess.TimeoutExpired:
+            pass
     finally:
-        os.killpg(ui.pid, signal.SIGTERM)
-        ui.wait(timeout=30)
+        if ui.poll() is None:
+            os.killpg(ui.pid, signal.SIGKILL)
+            ui.wait(timeout=30)
         log.close()
+    left = _server_left(port)
+    warnings = (out / "ui.log").read_text().count("DeprecationWarning")
+    print(f"first page {first_page_s:.1f}s; {n_procs} processes, {rss_mb:.0f} MB resident; Ctrl-C stopped it in "
+          f"{'%.1fs' % stop_s if stop_s is not None else 'NOT within 30 s'}"
+          f"{'' if not left else ' but the server still answers'}; {warnings} deprecation warnings in the log")
     (out / "experiment_page.html").write_text(dom)
     # the runs table nests children under their (collapsed) parent: the parent's row and the count of all
     # runs (parent + children) are what the page shows without clicking

@@ -15,6 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, validate_parameter_constraints
 
 from mltc.strategies.ros_rus import MLROS
+from mltc.progress import track
 
 __all__ = ["TextAugmenter", "AugmentCache"]
 
@@ -167,7 +168,7 @@ class TextAugmenter(BaseEstimator):
         found = cache.get_many(keys) if cache is not None else {}
         new_texts, fresh = [], []
         t0 = time.perf_counter()
-        for i, c, key in zip(clones.tolist(), copy_no.tolist(), keys):
+        for i, c, key in track(list(zip(clones.tolist(), copy_no.tolist(), keys)), "augmenting texts"):
             out = found.get(key)
             if out is None:
                 out = self.operation.augment(texts[i], np.random.RandomState(_doc_seed(base_seed, c, texts[i])))

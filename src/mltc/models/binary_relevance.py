@@ -12,6 +12,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from numbers import Integral
 
+from mltc.progress import track
+
 log = logging.getLogger(__name__)
 
 __all__ = ["BinaryRelevance", "accepts_sample_weight", "blas_limit"]
@@ -140,7 +142,7 @@ class BinaryRelevance(ClassifierMixin, BaseEstimator):
         kwargs = [{k: v[j] for k, v in per.items()} for j in range(L)]
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_one)(self.estimator, X, np.ascontiguousarray(Y[:, j]), sample_weight, kwargs[j])
-            for j in range(L))
+            for j in track(range(L), "per-label fits", min_seconds=1.0))
         self.n_labels_ = L
         self.score_kind_ = "proba" if hasattr(self.estimator, "predict_proba") else "margin"
         return self

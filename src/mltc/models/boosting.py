@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from mltc.models.binary_relevance import _Constant
 from mltc.models.losses import BinaryLoss, sigmoid
 from mltc.models.weights import WEIGHT_SCHEMES, scale_pos_weight
+from mltc.progress import track
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +310,7 @@ class BoostedBinaryRelevance(ClassifierMixin, BaseEstimator):
             delayed(_fit_label)(self.estimator, backend, self._columns(X, j), np.ascontiguousarray(Y[:, j]),
                                 np.ascontiguousarray(W[:, j]), self.loss_, j, self.early_stopping_rounds,
                                 self.validation_fraction, self.min_val_positives, seeds[j])
-            for j in range(L))
+            for j in track(range(L), "per-label fits", min_seconds=1.0))
         self.estimators_ = [f[0] for f in fitted]
         self.init_margins_ = np.array([f[1] for f in fitted])
         self.n_trees_ = np.array([f[2] for f in fitted])

@@ -36,6 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from mltc.models.losses import WeightedBCE
 from mltc.models.weights import binary_class_weights
+from mltc.progress import note, track
 
 __all__ = ["FineTunedEncoder", "numpy_loss"]
 
@@ -312,7 +313,7 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
         tr_lengths = self._lengths([texts[i] for i in tr])
         best, best_state, bad = math.inf, None, 0
         self.history_ = []
-        for epoch in range(self.epochs):
+        for epoch in track(range(self.epochs), "fine-tune epoch"):
             t0 = time.perf_counter()
             self._net.train()
             run = 0.0
@@ -341,6 +342,8 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
             else:
                 bad += 1
                 if len(va) and bad > self.patience:
+                    note("fine-tune: early stopping after epoch %d of %d (best: epoch %d)", epoch + 1, self.epochs,
+                         self.best_epoch_ + 1)
                     break
         if best_state is not None:
             self._net.load_state_dict(best_state)

@@ -35,6 +35,7 @@ from mltc.models.losses import (AsymmetricLoss, BinaryLoss, ClassBalancedFocalLo
                                 FocalLoss, LabelSmoothingBCE, WeightedBCE)
 from mltc.models.weights import WEIGHT_SCHEMES, scale_pos_weight
 from mltc.thresholds import PerLabelThreshold
+from mltc.progress import note, track
 
 try:
     import torch
@@ -409,7 +410,7 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
         by_f1 = self.early_stopping_metric == "macro_f1"
         best, best_state, stall = (-np.inf if by_f1 else np.inf), None, 0
         self.best_epoch_ = self.max_epochs
-        for epoch in range(1, self.max_epochs + 1):
+        for epoch in track(range(1, self.max_epochs + 1), "MLP epoch"):
             net.train()
             perm = tr_rows[torch.randperm(len(tr_rows), generator=gen).numpy()]
             total = 0.0
@@ -442,6 +443,8 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
             else:
                 stall += 1
                 if stall >= self.n_iter_no_change:
+                    note("MLP: early stopping at epoch %d of %d (best: epoch %d)", epoch, self.max_epochs,
+                         self.best_epoch_)
                     break
         if best_state is not None:
             net.load_state_dict(best_state)

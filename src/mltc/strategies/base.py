@@ -14,6 +14,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
+from mltc.progress import track
+
 log = logging.getLogger(__name__)
 
 __all__ = ["BaseMultilabelSampler", "check_X_Y", "take_rows", "stack_rows", "bag_neighbours"]
@@ -112,7 +114,7 @@ def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None):
     if chunk_size is None:
         chunk_size = max(1, int(8_000_000 // max(m, 1)))
     out = np.empty((q, k), dtype=np.intp)
-    for start in range(0, q, chunk_size):
+    for start in track(range(0, q, chunk_size), "nearest neighbours", min_seconds=1.0):
         stop = min(start + chunk_size, q)
         qi = queries[start:stop]
         S = X[qi] @ XT

@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from mltc.imbalance import irlbl, label_counts, mean_ir
 from mltc.strategies.base import BaseMultilabelSampler, bag_neighbours, float_features, interpolate, stack_rows
+from mltc.progress import track
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class MLSMOTE(BaseMultilabelSampler):
         self.minority_labels_ = minority
         k = self.k_neighbors
         seeds, nbrs, bag_of, skipped = [], [], [], []
-        for lab in minority:
+        for lab in track(minority, "MLSMOTE: minority labels", min_seconds=1.0):
             bag = np.flatnonzero(Y[:, lab])
             if bag.size < 2:
                 skipped.append(lab)
