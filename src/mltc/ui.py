@@ -13,9 +13,13 @@ import sys
 
 __all__ = ["serve", "ui_command", "ui_env"]
 
-# Starlette deprecations that MLflow's server triggers on import; they say nothing to an mltc user
-_QUIET = ("ignore::DeprecationWarning", "ignore:.*is deprecated:UserWarning",
-          "ignore:.*deprecated.*:FutureWarning")
+# Starlette's deprecation warnings that MLflow's server triggers; they say nothing to an mltc user. The
+# environment variable cannot name their category (it is read before site-packages can be imported) and
+# matches a message by its start, literally: so each is named by how it begins (starlette 0.4x/1.x).
+_QUIET = ("ignore::DeprecationWarning", "ignore:starlette.middleware.wsgi is deprecated",
+          "ignore:`FormMessage` is deprecated", "ignore:async generator function lifespans are deprecated",
+          "ignore:generator function lifespans are deprecated", "ignore:run_until_first_complete is deprecated",
+          "ignore:'HTTP_", "ignore:The `name` is not the first parameter anymore")
 
 
 def ui_env(environ=None) -> dict:
