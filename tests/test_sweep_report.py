@@ -24,6 +24,12 @@ def test_sweep_report_includes_runs_reused_by_resume(tmp_path):
     assert one.returncode == 0, (one.stdout + one.stderr)[-3000:]
     client = MlflowClient(uri)
     (single,) = client.search_runs([client.get_experiment_by_name("synthetic").experiment_id])
+    # the end-of-run summary says where the run is, how to see it, and what "validation" means
+    assert f"run {single.info.run_id} in {uri}" in one.stdout and f"mltc ui --uri {uri}" in one.stdout
+    assert "the one the thresholds were tuned on" in " ".join(one.stdout.split())
+    # the run's name says what was chosen, and its seed; the experiment opens on the training runs table
+    assert single.info.run_name == "strategy=none model=logreg thresholds=fixed n_docs=300 n_labels=5 seed=42"
+    assert client.get_experiment_by_name("synthetic").tags["mlflow.experimentKind"] == "custom_model_development"
     sweep = mltc("run", "-m", *SMALL, f"tracking.uri={uri}", "strategy=none,ml_ros", cwd=tmp_path)
     out = sweep.stdout + sweep.stderr
     assert sweep.returncode == 0, out[-3000:]
@@ -49,3 +55,17 @@ def test_sweep_report_includes_runs_reused_by_resume(tmp_path):
     best = client.get_run(parent.data.tags["mltc.best_run_id"])
     assert parent.data.metrics["best_val_macro_f1"] == max(
         client.get_run(r).data.metrics["val_macro_f1"] for r in (single.info.run_id, best.info.run_id))
+
+
+def test_run_names_say_what_differs():
+    from mltc.sweep_report import make_run_name
+
+    choices = {"dataset": "goemotions", "strategy": "mlsmote", "model": "logreg", "thresholds": "fixed",
+               "features": "tfidf_minilm"}
+    name = make_run_name(choices, ["dataset=goemotions", "features=tfidf_minilm", "strategy=mlsmote",
+                                   "model.estimator.C=10", "tracking.uri=sqlite:///x.db", "seed=3"], seed=3)
+    assert name == "strategy=mlsmote model=logreg thresholds=fixed dataset=goemotions features=tfidf_minilm C=10 seed=3"
+    overlay = make_run_name({"experiment": "reuters_huang_svm", "strategy": "none", "model": "linear_svc"},
+                            ["experiment=reuters_huang_svm"], seed=42)
+    assert overlay == "reuters_huang_svm strategy=none model=linear_svc seed=42"
+    assert len(make_run_name(choices, [f"k{i}=v" for i in range(200)], seed=1)) == 250

@@ -172,6 +172,8 @@ class MlflowTracker:
         client = self.client
         exp = client.get_experiment_by_name(name)
         if exp is not None:
+            if "mlflow.experimentKind" not in exp.tags:  # made before mltc set it: open it on the runs table too
+                client.set_experiment_tag(exp.experiment_id, "mlflow.experimentKind", "custom_model_development")
             return exp.experiment_id
         artifact_location = None
         if self.uri.startswith("sqlite:"):
