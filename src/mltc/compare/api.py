@@ -42,6 +42,7 @@ class CompareOptions:
     baseline: str | None = None
     bootstrap: int = 1000
     top: int = 3
+    name_labels: int = 5
     out: str | None = None
     log: bool = False
 
@@ -123,7 +124,8 @@ def compare(options=None, client=None, **kw):
     out = Path(o.out) if o.out else runs_dir() / "compare" / name
     out.mkdir(parents=True, exist_ok=True)
     figures = {}
-    render.plot_per_label(client, df, boards[0].board, cols, out / "per_label_f1_top.png", top=o.top)
+    render.plot_per_label(client, df, boards[0].board, cols, out / "per_label_f1_top.png", top=o.top,
+                          name_top=o.name_labels, name_worst=o.name_labels)
     figures["Per-label F1 against label frequency (top configurations)"] = out / "per_label_f1_top.png"
     if metric in df:
         by = "strategy" if df["strategy"].nunique() > 1 or not cols else cols[0]

@@ -86,6 +86,8 @@ def build_parser():
     st.add_argument("--baseline", help="reference configuration for the bootstrap (default: the best by --rank-by)")
     st.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (0: skip; default 1000)")
     st.add_argument("--top", type=int, default=3, help="configurations in the per-label plot (default 3)")
+    st.add_argument("--name-labels", type=int, default=5, metavar="K",
+                    help="name the K most frequent and the K lowest-F1 labels in the per-label plot (default 5)")
     st.add_argument("--out", help="output directory (default: runs/compare/<sweep id or experiment>)")
     st.add_argument("--log", action="store_true",
                     help="log the report to the sweep's parent run, replacing the one the sweep stored")

@@ -62,16 +62,18 @@ def plot_per_label(client, df, board, cols, path, top=3, name_top=5, name_worst=
                 m = (first["group"] == g).to_numpy()
                 if m.any():
                     ax.axvspan(x[m].min() * 0.9, x[m].max() * 1.1, color=color, alpha=0.07, lw=0)
-                    ax.text(np.sqrt(x[m].min() * x[m].max()), 1.0, g, ha="center", va="bottom", fontsize=8,
+                    ax.text(np.sqrt(x[m].min() * x[m].max()), 1.065, g, ha="center", va="bottom", fontsize=8,
                             color=color)
         named = list(first.nlargest(name_top, "train_count").index) + list(first.nsmallest(name_worst, "f1").index)
-        for i in dict.fromkeys(named):
+        for n, i in enumerate(dict.fromkeys(named)):
+            # staggered, so that labels at the same score (often F1 = 0) stay readable
             ax.annotate(str(first.at[i, "label"])[:18], (x[i], first.at[i, "f1"]), fontsize=6, alpha=0.85,
-                        xytext=(3, 3), textcoords="offset points")
+                        xytext=(3, (3, 10, 17)[n % 3]), textcoords="offset points",
+                        arrowprops={"arrowstyle": "-", "lw": 0.4, "alpha": 0.5})
     ax.set_xscale("log")
     ax.set_xlabel("training examples per label (log)")
     ax.set_ylabel("test F1")
-    ax.set_ylim(-0.03, 1.08)
+    ax.set_ylim(-0.03, 1.12)
     ax.grid(alpha=0.3)
     if drawn:
         ax.legend(fontsize=7, loc="lower right")
