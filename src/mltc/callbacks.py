@@ -39,10 +39,13 @@ class SweepSummary:
     n_finished: int
     n_failed: int
     n_skipped: int
+    stopped: str = ""  # why the sweep stopped early (SIGTERM, Ctrl-C), and what became of its jobs
 
     def line(self) -> str:
         s = (f"mltc sweep {self.sweep_id}: {self.n_jobs} jobs, {self.n_finished} finished, "
              f"{self.n_failed} failed, {self.n_skipped} skipped (already finished)")
+        if self.stopped:
+            return f"{s}; {self.stopped}"
         if self.n_failed:
             s += " -- failed runs are marked FAILED with their error tag; fix them and rerun the same command"
         return s
@@ -232,10 +235,10 @@ def abort_sweep(status: str = "KILLED", reason: str = "") -> SweepSummary | None
             Metric("sweep_n_jobs", summary.n_jobs, ts, 0), Metric("sweep_n_finished", summary.n_finished, ts, 0),
             Metric("sweep_n_failed", summary.n_failed, ts, 0), Metric("sweep_n_skipped", summary.n_skipped, ts, 0),
             Metric("sweep_n_killed", n_killed, ts, 0), Metric("sweep_wall_time", time.time() - info["started"], ts, 0)])
-        line = (f"{summary.line()}; stopped early ({reason}): {n_killed} killed, "
-                f"{max(summary.n_jobs - len(now) - summary.n_skipped, 0)} not started -- rerun the same command to "
-                f"resume (finished jobs are skipped)")
-        client.set_tag(info["run_id"], "mltc.summary", line)
+        summary.stopped = (f"stopped early ({reason}): {n_killed} killed, "
+                           f"{max(summary.n_jobs - len(now) - summary.n_skipped, 0)} not started -- rerun the same "
+                           f"command to resume (finished jobs are skipped)")
+        client.set_tag(info["run_id"], "mltc.summary", summary.line())
         client.set_tag(info["run_id"], "error", f"the sweep was stopped ({reason})")
         client.set_terminated(info["run_id"], status=status)
     except Exception as err:  # noqa: BLE001 -- closing the sweep is best effort: the process is stopping

@@ -103,7 +103,7 @@ def _stopped(err: BaseException) -> int:
     else:
         code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
     summary = abort_sweep("KILLED" if interrupted else "FAILED",
-                          str(err) or "interrupted" if interrupted else "a job could not start")
+                          str(err) or "interrupted" if interrupted else "a job could not start; see the message above")
     if interrupted:
         if summary is not None:
             what = "; the sweep's parent run and its unfinished runs are marked KILLED in the tracker"
