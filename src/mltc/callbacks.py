@@ -139,7 +139,7 @@ class SweepCallback(Callback):
         task = [str(x) for x in OmegaConf.to_container(config.hydra.overrides.task, resolve=False)]
         n_jobs = count_jobs(config)
         # runs left RUNNING by a killed process (kill -9, a crash) are marked KILLED, so resuming reruns them
-        mark_orphans(client, [exp_id])
+        mark_orphans(client, [exp_id], keep={r.info.run_id for r in found})
         if found:
             run_id = found[0].info.run_id
             client.update_run(run_id, status="RUNNING")

@@ -209,10 +209,10 @@ def _alive(pid: int, start) -> bool:
     return True
 
 
-def mark_orphans(client, experiment_ids) -> list:
+def mark_orphans(client, experiment_ids, keep=()) -> list:
     """Mark KILLED the RUNNING runs of this host whose process is gone (``kill -9``, a crash, a power cut).
 
-    Runs without mltc's process tags, or started on another host, are left as they are.
+    Runs without mltc's process tags, started on another host, or listed in ``keep``, are left as they are.
 
     Returns
     -------
@@ -226,6 +226,8 @@ def mark_orphans(client, experiment_ids) -> list:
                               filter_string=f"attributes.status = 'RUNNING' and tags.`mltc.host` = '{host}'")
     marked = []
     for r in runs:
+        if r.info.run_id in keep:
+            continue
         try:
             pid = int(r.data.tags.get("mltc.pid", ""))
         except ValueError:
