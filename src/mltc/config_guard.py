@@ -61,7 +61,7 @@ def _root(module: str) -> str:
     return module.split(".", 1)[0]
 
 
-def check_target(path, key: str = "_target_", *, packages=ALLOWED_PACKAGES, factories=FACTORIES):
+def check_target(path, key: str = "_target_", *, packages=None, factories=None):
     """Resolve ``path`` the strict way and return the object, or raise :class:`ConfigError`.
 
     Parameters
@@ -70,11 +70,14 @@ def check_target(path, key: str = "_target_", *, packages=ALLOWED_PACKAGES, fact
         The ``_target_`` value, ``package.module.Name``.
     key : str
         The config key, for the message.
-    packages : tuple of str
-        Top-level packages the object's defining module must belong to.
-    factories : set of str
-        Functions allowed by their ``module.name``; any other target must be a class.
+    packages : tuple of str, optional
+        Top-level packages the object's defining module must belong to; default :data:`ALLOWED_PACKAGES`.
+    factories : set of str, optional
+        Functions allowed by their ``module.name`` (default :data:`FACTORIES`); any other target must be a class.
     """
+    packages = ALLOWED_PACKAGES if packages is None else packages
+    factories = FACTORIES if factories is None else factories
+
     def refuse(why: str):
         raise ConfigError(f"{key}={path!r} is not allowed: {why}. Targets name a class (or a listed factory "
                           f"function) of {', '.join(packages)} as package.module.Name.")
@@ -211,7 +214,7 @@ def check_config(cfg, hydra_cfg=None) -> None:
     """
     if cfg is None:
         return
-    visit = _targets(ALLOWED_PACKAGES, FACTORIES)
+    visit = _targets(None, None)
     _walk(cfg, "", lambda parent, k, sub: k == "hydra" and parent is cfg or visit(parent, k, sub))
     hydra = hydra_cfg if hydra_cfg is not None else (cfg.get("hydra") if isinstance(cfg, DictConfig) else None)
     if hydra is not None:
