@@ -236,8 +236,8 @@ def abort_sweep(status: str = "KILLED", reason: str = "") -> SweepSummary | None
             Metric("sweep_n_failed", summary.n_failed, ts, 0), Metric("sweep_n_skipped", summary.n_skipped, ts, 0),
             Metric("sweep_n_killed", n_killed, ts, 0), Metric("sweep_wall_time", time.time() - info["started"], ts, 0)])
         summary.stopped = (f"stopped early ({reason}): {n_killed} killed, "
-                           f"{max(summary.n_jobs - len(now) - summary.n_skipped, 0)} not started -- rerun the same "
-                           f"command to resume (finished jobs are skipped)")
+                           f"{max(summary.n_jobs - len(now) - summary.n_skipped, 0)} without a run -- rerun the "
+                           f"same command to resume (finished jobs are skipped)")
         client.set_tag(info["run_id"], "mltc.summary", summary.line())
         client.set_tag(info["run_id"], "error", f"the sweep was stopped ({reason})")
         client.set_terminated(info["run_id"], status=status)

@@ -89,6 +89,12 @@ def check_target(path, key: str = "_target_", *, packages=None, factories=None):
         refuse(f"{_root(module_name)!r} is not an allowed package")  # checked before importing anything
     try:
         module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name and (module_name == err.name or module_name.startswith(err.name + ".")):
+            refuse(f"{module_name!r} is not a module (a target takes one name from a module, it does not walk "
+                   f"through a module's attributes)")
+        raise ConfigError(f"{key}={path!r}: module {module_name!r} needs {err.name!r}, which is not installed "
+                          f"(an optional extra of mltc?).") from None
     except ImportError:
         refuse(f"{module_name!r} is not a module (a target takes one name from a module, it does not walk "
                f"through a module's attributes)")
