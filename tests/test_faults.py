@@ -20,7 +20,7 @@ SMALL = ["dataset.n_docs=300", "dataset.n_labels=5"]
 
 def start(tmp_path, *args, multirun=False, db="x.db"):
     cmd = [sys.executable, "-m", "mltc.cli", "run", *(["-m"] if multirun else []),
-           f"tracking.uri=sqlite:///{tmp_path / db}", *args]
+           *([f"tracking.uri=sqlite:///{tmp_path / db}"] if db else []), *args]
     env = dict(os.environ, MLTC_RUNS_DIR=str(tmp_path / "runs"))
     return subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -135,6 +135,33 @@ def test_runs_of_dead_processes_are_marked_killed(tmp_path):
     assert status == {killed: "KILLED", alive: "RUNNING", reused: "KILLED", untagged: "RUNNING",
                       other_host: "RUNNING"}
     assert "pid" in client.get_run(killed).data.tags["error"]
+
+
+def test_compare_marks_runs_of_dead_processes_killed(tmp_path):
+    from mltc.compare import load_runs
+    from mltc.tracking import _start_time
+
+    client = open_client(f"sqlite:///{tmp_path / 'x.db'}")
+    exp = client.create_experiment("e")
+    done = client.create_run(exp, tags={k: str(v) for k, v in process_tags().items()}).info.run_id
+    client.set_terminated(done, "FINISHED")
+    dead = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    tags = {**{k: str(v) for k, v in process_tags().items()}, "mltc.pid": str(dead.pid),
+            "mltc.pid_start": _start_time(dead.pid)}
+    orphan = client.create_run(exp, tags=tags).info.run_id
+    dead.kill()
+    dead.wait()
+    runs, _ = load_runs(client, experiments=["e"])
+    assert [r.info.run_id for r in runs] == [done]
+    assert client.get_run(orphan).info.status == "KILLED"
+
+
+def test_a_failure_without_tracking_does_not_claim_a_failed_run(tmp_path):
+    proc = start(tmp_path, *SMALL, "tracking=none", "metrics.objective=nope", db=None)
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 1, out[-3000:]
+    assert "metrics.objective='nope'" in out and "no run was recorded" in out, out[-3000:]
+    assert "marked FAILED" not in out
 
 
 def test_sigterm_to_a_sweep_closes_its_parent(tmp_path):
