@@ -56,6 +56,7 @@ client.set_terminated(run.info.run_id, "FINISHED")
 """
 
 
+@pytest.mark.slow  # the same class runs in the default suite through two real `mltc run`s (below)
 def test_concurrent_first_open_of_a_new_store(tmp_path):
     # without the lock, two processes creating the tables at once broke the store for good
     uri = f"sqlite:///{tmp_path / 'new.db'}"

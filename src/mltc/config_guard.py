@@ -22,8 +22,8 @@ import sys
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-__all__ = ["ConfigError", "check_config", "check_target", "check_env", "ALLOWED_PACKAGES", "HYDRA_PACKAGES",
-           "FACTORIES", "install"]
+__all__ = ["ConfigError", "check_config", "check_hydra", "check_target", "check_env", "ALLOWED_PACKAGES",
+           "HYDRA_PACKAGES", "FACTORIES", "install"]
 
 # packages whose classes a run's config may build (models, samplers, features, ...)
 ALLOWED_PACKAGES = ("mltc", "sklearn", "imblearn", "lightgbm", "xgboost", "iterstrat")
