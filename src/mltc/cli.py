@@ -111,7 +111,7 @@ def _stopped(err: BaseException) -> int:
             what = "; the run is marked KILLED in the tracker"
         else:
             what = ""
-        print(f"mltc: {err or 'interrupted'}{what}.", file=sys.stderr)
+        print(f"mltc: {str(err) or 'interrupted'}{what}.", file=sys.stderr)
     if summary is not None:
         print(summary.line(), file=sys.stderr)
     return code
