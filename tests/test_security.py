@@ -188,6 +188,7 @@ def test_hydra_node_allows_only_hydra_plugins_and_mltc():
     ("hydra.job_logging.handlers.console.stream=ext://os.system", "hydra.job_logging.handlers.console.stream"),
     ("hydra.hydra_logging.handlers.console.class=mltc.app.Path", "hydra.hydra_logging.handlers.console.class"),
     ("+hydra.sweeper.custom_search_space=mltc.app.main", "hydra.sweeper.custom_search_space"),
+    ("+hydra.launcher.ray={init:{runtime_env:{py_modules:[/tmp/evil]}}}", "hydra.launcher.ray.init.runtime_env"),
 ])
 def test_refused_anywhere_in_the_config(override, key):
     with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):

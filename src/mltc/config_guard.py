@@ -49,6 +49,8 @@ _CODE_ENV = frozenset({
 })
 _CODE_ENV_PREFIXES = ("PYTHON", "LD_", "DYLD_", "GIT_", "LOKY_", "OMP_TOOL", "KMP_TOOL")
 _LOGGING_STREAMS = frozenset({"ext://sys.stdout", "ext://sys.stderr"})
+# launcher options that ship code or environment to workers (Ray's runtime_env: py_modules, pip, env_vars, ...)
+_CODE_KEYS = frozenset({"runtime_env", "worker_process_setup_hook", "setup_hook"})
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 _MAX_DEPTH = 100
 
@@ -227,8 +229,19 @@ def check_config(cfg, hydra_cfg=None) -> None:
         check_hydra(hydra)
 
 
+def _no_code_keys(parent, k, sub):
+    if k in _CODE_KEYS and _value(parent, k) not in (None, {}, _FAILED):
+        raise ConfigError(f"{sub} is not allowed: it ships code or environment variables to the workers. Set it "
+                          f"in the cluster's own configuration, not in an mltc config.")
+    return False
+
+
 def check_hydra(hydra) -> None:
     """The ``hydra`` node: launcher, sweeper, callbacks, logging, environment."""
+    if "launcher" in hydra:
+        launcher = _value(hydra, "launcher")
+        if launcher is not None and launcher is not _FAILED:
+            _walk(launcher, "hydra.launcher", _no_code_keys)
     visit = _targets(HYDRA_PACKAGES, frozenset())
     for k in ("job_logging", "hydra_logging"):
         node = _value(hydra, k) if k in hydra else None
