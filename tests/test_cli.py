@@ -84,3 +84,5 @@ def test_sigterm_marks_the_run_killed(tmp_path):
     assert proc.returncode != 0
     run = client.get_run(running.info.run_id)
     assert run.info.status == "KILLED", out[-2000:]
+    # one line says what happened, not a traceback
+    assert "Traceback" not in out and "mltc: stopped by SIGTERM; the run is marked KILLED" in out, out[-2000:]

@@ -7,6 +7,7 @@ from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
 import mltc.strategies.none as none_module
+from mltc import config_guard
 from mltc.app import CONF_DIR, run_from_config
 from mltc.pipeline import ResampledModel, collect_details
 from mltc.strategies import NoStrategy
@@ -54,8 +55,10 @@ def test_collect_details_only_present_and_looks_inside_wrappers():
 
 
 def test_summary_reaches_the_store(tmp_path, monkeypatch):
-    # an allowed _target_ path for the test's strategy
+    # an allowed _target_ path for the test's strategy (a class defined here, so its package is allowed too)
     monkeypatch.setattr(none_module, "SummaryStrategy", SummaryStrategy, raising=False)
+    monkeypatch.setattr(config_guard, "ALLOWED_PACKAGES",
+                        (*config_guard.ALLOWED_PACKAGES, SummaryStrategy.__module__.split(".")[0]))
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     cfg = compose_cfg([*SMALL, f"tracking.uri={uri}", "strategy._target_=mltc.strategies.none.SummaryStrategy"])
     run_from_config(cfg, choices={"dataset": "synthetic"})

@@ -18,10 +18,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mltc.callbacks import current_sweep, progress, record_end, record_skip
+from mltc.config_guard import ConfigError, check_config
 from mltc.keys import THRESHOLD, TIME, VAL
 from mltc.paths import runs_dir, tracking_uri
 from mltc.sweep_report import link_reused, make_run_name
-from mltc.tracking import TrackerProcess, config_hash, details_metrics
+from mltc.tracking import TrackerProcess, config_hash, details_metrics, process_tags
 
 log = logging.getLogger("mltc")
 
@@ -41,30 +42,20 @@ CONF_DIR = _conf_dir()
 if not OmegaConf.has_resolver("mltc_runs"):
     OmegaConf.register_new_resolver("mltc_runs", lambda: str(runs_dir()))
 
-# _target_ may only name classes from these packages (configs are code; keep them to known code)
-ALLOWED_TARGETS = ("mltc.", "sklearn.", "imblearn.", "lightgbm.", "xgboost.", "iterstrat.")
 GROUPS = ("dataset", "split", "features", "augment", "strategy", "model", "thresholds", "tracking")
 
 
-class ConfigError(ValueError):
-    """A configuration value that cannot work; the message names the key."""
-
-
 def check_targets(cfg) -> None:
-    """Refuse ``_target_`` values outside the allowed packages."""
-    def walk(node, path):
-        if isinstance(node, DictConfig):
-            t = node.get("_target_")
-            if t is not None and not str(t).startswith(ALLOWED_TARGETS):
-                raise ConfigError(f"{path or '<root>'}._target_={t!r} is not allowed: targets must start with one "
-                                  f"of {', '.join(ALLOWED_TARGETS)}.")
-            for k in node.keys():
-                if k != "hydra":
-                    walk(node._get_node(k), f"{path}.{k}" if path else str(k))
-        elif OmegaConf.is_list(node):
-            for i, v in enumerate(node):
-                walk(node._get_node(i), f"{path}[{i}]")
-    walk(cfg, "")
+    """Refuse any ``_target_`` (anywhere, the ``hydra`` node too) that is not an allowed class or factory.
+
+    See :mod:`mltc.config_guard`; inside a Hydra job the job's ``hydra`` node is checked as well.
+    """
+    hydra_cfg = None
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:  # composed outside a Hydra app (tests, Python use)
+        pass
+    check_config(cfg, hydra_cfg=hydra_cfg)
 
 
 def _key_of(cfg, param: str) -> str | None:
@@ -248,6 +239,7 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
     tags = {f"mltc.{k}": v for k, v in choices.items()}
     tags["mltc.seed"] = cfg.seed
     tags["mltc.config_hash"] = config_hash(params)
+    tags.update(process_tags())  # so a run left RUNNING by a killed process can be found and marked KILLED
     if sweep:
         job_num = _job_num()
         tags.update({"mltc.sweep_id": sweep["sweep_id"], "mltc.job_num": job_num,
@@ -303,12 +295,15 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
             if start_err is not err:
                 log.error("the tracker could not start: %s", explain(start_err, cfg))
         tracker.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED", error=message)
+        tracked = getattr(tracker, "run_id", None) is not None  # else no run exists to say FAILED in
         if raise_errors or isinstance(err, KeyboardInterrupt):
             if isinstance(err, Exception) and not isinstance(err, ConfigError):
                 log.debug("full traceback", exc_info=err)
-                raise RunFailed(message) from err
+                raise RunFailed(message, tracked=tracked) from err
+            err.tracked = tracked  # read by the final message (app.main, the CLI's interrupt line)
             raise
-        log.error("run failed (marked FAILED in MLflow, the sweep goes on): %s", message)
+        log.error("run failed (%s, the sweep goes on): %s",
+                  "marked FAILED in MLflow" if tracked else "no run was recorded", message)
         return math.nan
     finally:
         if sweep:
@@ -316,7 +311,11 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
 
 
 class RunFailed(RuntimeError):
-    """A run that failed; the message is meant for users."""
+    """A run that failed; the message is meant for users. ``tracked``: a FAILED run exists in the tracker."""
+
+    def __init__(self, message, tracked=False):
+        super().__init__(message)
+        self.tracked = tracked
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
@@ -326,5 +325,8 @@ def main(cfg: DictConfig) -> float:
         return run_from_config(cfg)
     except (RunFailed, ConfigError) as err:
         log.error("%s", err)
-        log.error("the run is marked FAILED in the tracker; fix the cause above and run again.")
+        if getattr(err, "tracked", False):
+            log.error("the run is marked FAILED in the tracker; fix the cause above and run again.")
+        else:
+            log.error("no run was recorded in the tracker; fix the cause above and run again.")
         raise SystemExit(1) from None

@@ -21,7 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("mltc")
 
-__all__ = ["SweepCallback", "SweepSummary", "current_sweep", "last_summary", "SWEEP_ENV", "SWEEP_FILE"]
+__all__ = ["SweepCallback", "SweepSummary", "abort_sweep", "current_sweep", "last_summary", "SWEEP_ENV",
+           "SWEEP_FILE"]
 
 SWEEP_ENV = "MLTC_SWEEP"
 SWEEP_FILE = "mltc_sweep.json"
@@ -38,10 +39,13 @@ class SweepSummary:
     n_finished: int
     n_failed: int
     n_skipped: int
+    stopped: str = ""  # why the sweep stopped early (SIGTERM, Ctrl-C), and what became of its jobs
 
     def line(self) -> str:
         s = (f"mltc sweep {self.sweep_id}: {self.n_jobs} jobs, {self.n_finished} finished, "
              f"{self.n_failed} failed, {self.n_skipped} skipped (already finished)")
+        if self.stopped:
+            return f"{s}; {self.stopped}"
         if self.n_failed:
             s += " -- failed runs are marked FAILED with their error tag; fix them and rerun the same command"
         return s
@@ -119,6 +123,10 @@ class SweepCallback(Callback):
             return
         from hydra.utils import instantiate
 
+        from mltc.config_guard import check_config
+        from mltc.tracking import mark_orphans, process_tags
+
+        check_config(config)  # before anything in it is built (also where the loader check is not installed)
         tracker = instantiate(config.tracking)
         experiment = sweep_experiment(config)
         sid = sweep_id(config, experiment)
@@ -130,15 +138,20 @@ class SweepCallback(Callback):
                                    filter_string=f"tags.`mltc.sweep_id` = '{sid}' and tags.`mltc.role` = 'sweep'")
         task = [str(x) for x in OmegaConf.to_container(config.hydra.overrides.task, resolve=False)]
         n_jobs = count_jobs(config)
+        # runs left RUNNING by a killed process (kill -9, a crash) are marked KILLED, so resuming reruns them
+        mark_orphans(client, [exp_id], keep={r.info.run_id for r in found})
         if found:
             run_id = found[0].info.run_id
             client.update_run(run_id, status="RUNNING")
+            for k, v in process_tags().items():
+                client.set_tag(run_id, k, str(v))
             log.info("resuming sweep %s (parent run %s): finished jobs are skipped", sid, run_id)
         else:
             name = "sweep " + " ".join(t for t in task if not t.startswith("hydra"))
             tags = {"mltc.role": "sweep", "mltc.sweep_id": sid, "mltc.sweep_overrides": " ".join(task),
                     "mltc.launcher": str(config.hydra.runtime.choices.get("hydra/launcher", "basic")),
-                    "mltc.sweeper": str(config.hydra.runtime.choices.get("hydra/sweeper", "basic"))}
+                    "mltc.sweeper": str(config.hydra.runtime.choices.get("hydra/sweeper", "basic")),
+                    **process_tags()}
             run_id = tracker.start(experiment=experiment, run_name=name[:250], tags=tags).run_id
         info = {"run_id": run_id, "experiment": experiment, "experiment_id": exp_id, "sweep_id": sid,
                 "uri": tracker.uri, "n_jobs": n_jobs, "started": time.time()}
@@ -187,6 +200,55 @@ class SweepCallback(Callback):
         client.set_terminated(info["run_id"], status="FAILED" if n_failed else "FINISHED")
         _LAST.append(summary)
         (log.warning if n_failed else log.info)("%s", summary.line())
+
+
+def abort_sweep(status: str = "KILLED", reason: str = "") -> SweepSummary | None:
+    """Close the parent run of a sweep this process started, when the sweep stops early (SIGTERM, Ctrl-C).
+
+    Its children still RUNNING are marked KILLED (a parallel launcher's workers die with the sweep);
+    the parent gets the summary tag and metrics and ends with ``status``.
+
+    Returns
+    -------
+    SweepSummary or None
+        None when no sweep was in progress in this process.
+    """
+    raw = os.environ.pop(SWEEP_ENV, None)
+    if not raw:
+        return None
+    info = json.loads(raw)
+    try:
+        from mlflow.entities import Metric
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(info["uri"])
+        children = child_runs(client, info["experiment_id"], info["run_id"])
+        for r in children:
+            if r.info.status == "RUNNING":
+                client.set_tag(r.info.run_id, "error", f"the sweep was stopped ({reason})")
+                client.set_terminated(r.info.run_id, status="KILLED")
+        children = child_runs(client, info["experiment_id"], info["run_id"])
+        now = [r for r in children if (r.info.start_time or 0) >= info["started"] * 1000 - 1000]
+        summary = SweepSummary(sweep_id=info["sweep_id"], run_id=info["run_id"], n_jobs=info["n_jobs"] or len(now),
+                               n_finished=sum(r.info.status == "FINISHED" for r in now),
+                               n_failed=sum(r.info.status == "FAILED" for r in now), n_skipped=_count_skips(info))
+        n_killed = sum(r.info.status == "KILLED" for r in now)
+        ts = int(time.time() * 1000)
+        client.log_batch(info["run_id"], metrics=[
+            Metric("sweep_n_jobs", summary.n_jobs, ts, 0), Metric("sweep_n_finished", summary.n_finished, ts, 0),
+            Metric("sweep_n_failed", summary.n_failed, ts, 0), Metric("sweep_n_skipped", summary.n_skipped, ts, 0),
+            Metric("sweep_n_killed", n_killed, ts, 0), Metric("sweep_wall_time", time.time() - info["started"], ts, 0)])
+        summary.stopped = (f"stopped early ({reason}): {n_killed} killed, "
+                           f"{max(summary.n_jobs - len(now) - summary.n_skipped, 0)} without a run -- rerun the "
+                           f"same command to resume (finished jobs are skipped)")
+        client.set_tag(info["run_id"], "mltc.summary", summary.line())
+        client.set_tag(info["run_id"], "error", f"the sweep was stopped ({reason})")
+        client.set_terminated(info["run_id"], status=status)
+    except Exception as err:  # noqa: BLE001 -- closing the sweep is best effort: the process is stopping
+        log.warning("could not close the sweep's parent run %s: %s", info.get("run_id"), err)
+        return None
+    _LAST.append(summary)
+    return summary
 
 
 def child_runs(client, experiment_id: str, parent_run_id: str) -> list:

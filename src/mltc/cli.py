@@ -40,11 +40,17 @@ def main(argv=None) -> int:
         # that featurizing (millions of short-lived objects) triggers
         gc.freeze()
         _skip_mode_probe(rest)
+        from mltc.config_guard import install as guard_configs
+
+        guard_configs()  # every composed config is checked before Hydra builds or runs anything in it
         if argv_given is None:
             _stop_on_sigterm()
         # Hydra reads sys.argv; the program name keeps `--help` and completion readable
         sys.argv = ["mltc run", *rest]
-        run_main()
+        try:
+            run_main()
+        except (KeyboardInterrupt, SystemExit) as err:
+            return _stopped(err)
         from mltc.callbacks import last_summary
 
         summary = last_summary()
@@ -82,6 +88,33 @@ def _stop_on_sigterm() -> None:
         raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
 
     signal.signal(signal.SIGTERM, stop)
+
+
+def _stopped(err: BaseException) -> int:
+    """A run or sweep stopped early (Ctrl-C, SIGTERM, a refused job config): one line, not a traceback.
+
+    The interrupted run is already marked KILLED; a sweep's parent run is closed here with its summary.
+    """
+    from mltc.callbacks import abort_sweep
+
+    interrupted = isinstance(err, KeyboardInterrupt)
+    if interrupted:
+        code = 143 if "SIGTERM" in str(err) else 130
+    else:
+        code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
+    summary = abort_sweep("KILLED" if interrupted else "FAILED",
+                          str(err) or "interrupted" if interrupted else "a job could not start; see the message above")
+    if interrupted:
+        if summary is not None:
+            what = "; the sweep's parent run and its unfinished runs are marked KILLED in the tracker"
+        elif getattr(err, "tracked", False):
+            what = "; the run is marked KILLED in the tracker"
+        else:
+            what = ""
+        print(f"mltc: {str(err) or 'interrupted'}{what}.", file=sys.stderr)
+    if summary is not None:
+        print(summary.line(), file=sys.stderr)
+    return code
 
 
 def _exit_now(code: int) -> None:

@@ -20,7 +20,8 @@ from mltc.paths import tracking_uri
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MlflowTracker", "NullTracker", "TrackerProcess", "flatten", "config_hash", "details_metrics"]
+__all__ = ["MlflowTracker", "NullTracker", "TrackerProcess", "flatten", "config_hash", "details_metrics",
+           "open_client", "StoreError", "process_tags", "mark_orphans"]
 
 _MAX_PARAM_LEN = 500  # MLflow's limit on a param value
 _MAX_PARAMS = 100  # MLflow's limit on params in one log_batch
@@ -106,6 +107,142 @@ def config_hash(cfg: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+class StoreError(RuntimeError):
+    """The tracking store cannot be opened; the message says how to repair it."""
+
+
+def open_client(uri: str):
+    """An ``MlflowClient`` on ``uri`` whose store is created and migrated by one process at a time.
+
+    MLflow creates the tables of a new SQLite store, then migrates them, when a client first opens
+    it; two processes doing that at once (two terminals, a scheduler array) broke the store for
+    good. An inter-process file lock (``<db>.lock``) makes the first one create it and the others
+    wait, then open the finished store.
+
+    Raises
+    ------
+    StoreError
+        The store was left half-created or half-migrated (by an older mltc, or a process killed
+        while creating it); the message says how to repair it.
+    """
+    from mlflow.tracking import MlflowClient
+
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri)
+    from filelock import FileLock, Timeout
+
+    path = Path(uri[len("sqlite:///"):])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(f"{path}.lock", timeout=600):
+            try:
+                client = MlflowClient(tracking_uri=uri)  # opening the store creates and migrates it
+                _verify_schema(client)
+            except Exception as err:  # noqa: BLE001 -- told apart below
+                raise _store_error(path, uri, err) from err
+    except Timeout:
+        raise StoreError(f"the MLflow store {path} has been locked by another process for 10 minutes "
+                         f"({path}.lock); if no mltc or MLflow process is using it, delete that file.") from None
+    return client
+
+
+def _verify_schema(client) -> None:
+    store = client._tracking_client.store
+    engine = getattr(store, "engine", None)
+    try:
+        from mlflow.store.db.utils import _verify_schema as verify
+    except ImportError:  # an MLflow without this check: its own errors come later
+        return
+    if engine is not None:
+        verify(engine)
+
+
+def _store_error(path, uri, err) -> Exception:
+    text = str(err)
+    if not any(s in text.lower() for s in ("alembic", "duplicate column", "already exists", "no such table",
+                                           "no such column", "schema", "migration")):
+        return err
+    return StoreError(
+        f"the MLflow store {path} is half-created or half-migrated ({type(err).__name__}: {text.splitlines()[0]}). "
+        f"If it holds no runs you need, delete {path} and run again (mltc recreates it). Otherwise back it up, "
+        f"drop the leftover tables named _alembic_tmp_* (sqlite3 {path} .tables) and run "
+        f"`mlflow db upgrade {uri}`.")
+
+
+def process_tags() -> dict:
+    """Who runs a run: host, pid and the process's start time, so a run left RUNNING by a dead process is found."""
+    import socket
+
+    pid = os.getpid()
+    return {"mltc.host": socket.gethostname(), "mltc.pid": pid, "mltc.pid_start": _start_time(pid) or ""}
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` (clock ticks since boot on Linux), or None when unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            # the command name (field 2) may hold spaces: count fields after its closing parenthesis
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        pass
+    try:
+        import psutil
+
+        return str(psutil.Process(pid).create_time())
+    except Exception:  # noqa: BLE001 -- no psutil, or no such process
+        return None
+
+
+def _alive(pid: int, start) -> bool:
+    """Whether process ``pid`` still runs and is the same process (same start time) as when it was recorded."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        pass
+    except OSError:
+        return True
+    if start:
+        now = _start_time(pid)
+        return now is None or now == start
+    return True
+
+
+def mark_orphans(client, experiment_ids, keep=()) -> list:
+    """Mark KILLED the RUNNING runs of this host whose process is gone (``kill -9``, a crash, a power cut).
+
+    Runs without mltc's process tags, started on another host, or listed in ``keep``, are left as they are.
+
+    Returns
+    -------
+    list of str
+        The run ids marked KILLED.
+    """
+    import socket
+
+    host = socket.gethostname()
+    runs = client.search_runs(list(experiment_ids), max_results=50000,
+                              filter_string=f"attributes.status = 'RUNNING' and tags.`mltc.host` = '{host}'")
+    marked = []
+    for r in runs:
+        if r.info.run_id in keep:
+            continue
+        try:
+            pid = int(r.data.tags.get("mltc.pid", ""))
+        except ValueError:
+            continue
+        if _alive(pid, r.data.tags.get("mltc.pid_start")):
+            continue
+        client.set_tag(r.info.run_id, "error", f"its process (pid {pid} on {host}) ended without closing the run "
+                                               f"(killed, or crashed); marked KILLED by mltc")
+        client.set_terminated(r.info.run_id, status="KILLED")
+        marked.append(r.info.run_id)
+    if marked:
+        log.warning("marked %d run(s) KILLED: their process is gone (%s)", len(marked), ", ".join(marked))
+    return marked
+
+
 class NullTracker:
     """Tracks nothing (``tracking=none``)."""
 
@@ -162,10 +299,8 @@ class MlflowTracker:
             from mlflow.tracking import MlflowClient
 
             uri = tracking_uri(self.uri)
-            if uri.startswith("sqlite:///"):
-                Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
             self.uri = uri
-            self._client = MlflowClient(tracking_uri=uri)
+            self._client = open_client(uri)
         return self._client
 
     def _experiment_id(self, name):
@@ -176,7 +311,7 @@ class MlflowTracker:
                 client.set_experiment_tag(exp.experiment_id, "mlflow.experimentKind", "custom_model_development")
             return exp.experiment_id
         artifact_location = None
-        if self.uri.startswith("sqlite:"):
+        if self.uri.startswith("sqlite:///"):
             # next to the database, not in whatever directory the run started from
             artifact_location = (Path(self.uri[len("sqlite:///"):]).parent / "artifacts" / name).as_uri()
         try:
@@ -407,6 +542,12 @@ class TrackerProcess:
 def _serve() -> None:
     """Child side of :class:`TrackerProcess`: read pickled calls on stdin, answer on stdout."""
     # the answers travel on the original stdout; anything printed goes to stderr
+    import signal
+
+    # Ctrl-C and a scheduler's SIGTERM reach the whole process group: this process must outlive them
+    # so the parent can still mark its run KILLED; it exits when the parent closes its input
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     inp = sys.stdin.buffer

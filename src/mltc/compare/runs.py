@@ -174,6 +174,9 @@ def load_runs(client, experiments=None, sweep=None, filter_string=None):
     ids = [e.experiment_id for e in exps]
     if not ids:
         raise CompareError(f"{_store_name(client)} has no experiments; run `mltc run -m ...` first (or pass --uri).")
+    from mltc.tracking import mark_orphans
+
+    mark_orphans(client, ids)  # runs whose process is gone (kill -9) say KILLED, not RUNNING forever
     standalone = sweep is not None and sweep.lower() == "none"
     parent = find_parent(client, sweep, ids) if sweep and not standalone else None
     base = ["attributes.status = 'FINISHED'"] + ([filter_string] if filter_string else [])
