@@ -241,7 +241,7 @@ def _read(path: Path, fmt: str | None) -> tuple[pd.DataFrame, list]:
 def _malformed(path: Path, problems: list, what: str) -> DataError:
     shown = "\n  ".join(problems[:_MAX_REPORTED])
     more = f"\n  ... and {len(problems) - _MAX_REPORTED} more" if len(problems) > _MAX_REPORTED else ""
-    return DataError(f"{path}: {len(problems)} malformed {what}:\n  {shown}{more}\nFix or remove them and run again.")
+    return DataError(f"{path}: {_count(len(problems), what)}:\n  {shown}{more}\nFix or remove them and run again.")
 
 
 def _read_csv(path: Path, fmt: str) -> pd.DataFrame:
@@ -255,7 +255,7 @@ def _read_csv(path: Path, fmt: str) -> pd.DataFrame:
                 for m in re.finditer(r"Skipping line (\d+): ([^\n]*)", str(w.message))]
     if problems:
         sep = "comma" if fmt == "csv" else "tab"
-        raise _malformed(path, problems, f"lines (a {sep} inside a value that is not quoted?)")
+        raise _malformed(path, problems, f"malformed line(s) (a {sep} inside a value that is not quoted?)")
     return frame
 
 
@@ -267,7 +267,7 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list]:
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    record = json.loads(line.rstrip("\r\n"))
                 except json.JSONDecodeError as exc:
                     problems.append(f"line {number}: {exc.msg} (column {exc.colno}): {_show(line.strip())}")
                     continue
@@ -280,7 +280,7 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list]:
         raise DataError(f"cannot read {path} as jsonl: {exc}. Check the file (UTF-8 text, one JSON object per "
                         "line), or pass the right format=.") from None
     if problems:
-        raise _malformed(path, problems, "lines (each line must be one JSON object)")
+        raise _malformed(path, problems, "malformed line(s) (each line must be one JSON object)")
     # object columns: values stay what the JSON says (3 stays an int, even next to a null)
     return (pd.DataFrame.from_records(records).astype(object) if records else pd.DataFrame()), where
 
@@ -296,7 +296,7 @@ def _read_json(path: Path) -> pd.DataFrame:
     if isinstance(data, list):
         bad = [f"record {i + 1}: not a JSON object: {_show(r)}" for i, r in enumerate(data) if not isinstance(r, dict)]
         if bad:
-            raise _malformed(path, bad, "records (the file must be a list of objects)")
+            raise _malformed(path, bad, "malformed record(s) (the file must be a list of objects)")
         return pd.DataFrame.from_records(data).astype(object) if data else pd.DataFrame()
     if isinstance(data, dict):  # {column: {row: value}}: pandas' own layout
         return pd.DataFrame(data).astype(object)
@@ -316,6 +316,16 @@ def _open_text(path: Path):
 
         return get_handle(path, "r", encoding="utf-8", compression="infer")
     return open(path, encoding="utf-8")
+
+
+def _count(k: int, what: str) -> str:
+    """``"1 malformed line is"`` / ``"2 malformed lines are"`` from ``"malformed line(s)"``."""
+    head, _, tail = what.partition("(s)")
+    return f"{k} {head}{'' if k == 1 else 's'}{tail}"
+
+
+def _are(k: int) -> str:
+    return "is" if k == 1 else "are"
 
 
 def _show(value, limit: int = 60) -> str:
@@ -343,7 +353,7 @@ def _texts(values: list, path: Path, column: str, where: list) -> list[str]:
     """The column's texts; a missing one becomes "" (dropped later by the common checks, with a warning)."""
     bad = [f"{where[i]}: {_show(v)}" for i, v in enumerate(values) if not (isinstance(v, str) or _is_missing(v))]
     if bad:
-        raise DataError(f"{path}: {len(bad)} values of the text column {column!r} are not text: "
+        raise DataError(f"{path}: {_count(len(bad), 'value(s)')} of the text column {column!r} {_are(len(bad))} not text: "
                         f"{'; '.join(bad[:_MAX_REPORTED])}{' ...' if len(bad) > _MAX_REPORTED else ''}. "
                         "Texts must be strings (quoted in JSON); or name the right column with text_column=.")
     return ["" if _is_missing(v) else v for v in values]
@@ -383,7 +393,8 @@ def _labels(values: list, sep: str, path: Path, column: str, where: list) -> lis
         # dict.fromkeys: drop repeats, keep order
         out.append(list(dict.fromkeys(t for t in (str(v).strip() for v in items) if t)))
     if bad:
-        raise DataError(f"{path}: {len(bad)} values of the labels column {column!r} are not label names: "
+        raise DataError(f"{path}: {_count(len(bad), 'value(s)')} of the labels column {column!r} {_are(len(bad))} "
+                        "not label names: "
                         f"{'; '.join(bad[:_MAX_REPORTED])}{' ...' if len(bad) > _MAX_REPORTED else ''}. "
                         "Give each row a list of names ([\"sports\", \"politics\"]), a string joined by "
                         f"label_sep={sep!r}, or integer ids; true/false, fractions, objects and nested lists "
