@@ -1,0 +1,86 @@
+"""A user's own files: names, document ids and groups reach the run (issue 21)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+
+from mltc.app import CONF_DIR, run_from_config
+from mltc.config_checks import dataset_name
+from mltc.data.files import load_files
+from mltc.split import DatasetSplitter
+
+
+def _cfg(*overrides):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def _write(tmp_path, n_topics=12, per_topic=5):
+    rng = np.random.default_rng(0)
+    rows = []
+    for t in range(n_topics):
+        label = ["sports", "politics", "music"][t % 3]
+        for k in range(per_topic):
+            words = " ".join(rng.choice([f"t{t}a", f"t{t}b", f"{label}word", "the", "a", "of"], size=8))
+            rows.append({"doc_id": f"T{t}-{k}", "text": words, "labels": label, "topic": f"topic {t}"})
+    train = pd.DataFrame(rows)
+    test = pd.DataFrame({"doc_id": ["x1", "x2", "x3"], "text": ["sportsword the", "politicsword a", "musicword of"],
+                         "labels": ["sports", "politics", "music"]})
+    train.to_csv(tmp_path / "tweets.train.csv", index=False)
+    test.to_csv(tmp_path / "tweets.test.csv", index=False)
+    return train
+
+
+def test_ids_and_groups_come_from_the_file_and_default_to_row_numbers(tmp_path):
+    train = _write(tmp_path)
+    ds = load_files(tmp_path / "tweets.train.csv", test_path=tmp_path / "tweets.test.csv", id_column="doc_id",
+                    group_column="topic")
+    assert ds.name == "tweets.train" and ds.description.startswith("tweets.train (your files: ")
+    assert ds.ids == train["doc_id"].tolist() + ["x1", "x2", "x3"]
+    assert list(ds.groups[:len(train)]) == train["topic"].tolist()
+    # the test file has no topic column: each of its rows is a group of its own, never a user's group
+    assert len(set(ds.groups[len(train):])) == 3 and not set(ds.groups[len(train):]) & set(train["topic"])
+    plain = load_files(tmp_path / "tweets.train.csv", test_path=tmp_path / "tweets.test.csv")
+    assert plain.ids == [str(i) for i in range(len(train))] + ["0", "1", "2"] and plain.groups is None
+
+
+def test_empty_texts_are_dropped_with_their_ids_and_groups(tmp_path):
+    pd.DataFrame({"text": ["a", "", "c"], "labels": ["x", "y", "x"], "id": ["r1", "r2", "r3"],
+                  "g": ["p", "q", "q"]}).to_csv(tmp_path / "d.csv", index=False)
+    ds = load_files(tmp_path / "d.csv", id_column="id", group_column="g")
+    assert ds.ids == ["r1", "r3"] and list(ds.groups) == ["p", "q"]
+
+
+def test_grouped_split_through_the_loader_keeps_topics_whole(tmp_path):
+    _write(tmp_path, n_topics=30)
+    ds = load_files(tmp_path / "tweets.train.csv", group_column="topic")
+    parts = DatasetSplitter(test_size=0.2, val_size=0.2, group_column="topic", random_state=0).split(ds)
+    sides = [set(ds.groups[parts[p]]) for p in ("train", "val", "test")]
+    assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+    assert len(parts["test"]) % 5 == 0 and len(parts["test"]) > 0  # whole topics of 5 rows
+
+
+def test_the_experiment_is_named_after_the_data_set_never_files(tmp_path):
+    _write(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    base = ["dataset=files", f"dataset.path={tmp_path / 'tweets.train.csv'}",
+            f"dataset.test_path={tmp_path / 'tweets.test.csv'}", "dataset.id_column=doc_id",
+            "split.group_column=topic", "split.val_size=0.2", f"tracking.uri={uri}", "tracking.subprocess=false"]
+    run_from_config(_cfg(*base), choices={"dataset": "files"})
+    client = MlflowClient(uri)
+    names = {e.name for e in client.search_experiments()}
+    assert "tweets.train" in names and "files" not in names
+    (run,) = client.search_runs([client.get_experiment_by_name("tweets.train").experiment_id])
+    assert run.data.params["dataset.group_column"] == "topic"  # split.group_column reached the loader
+    assert run.data.metrics["n_dup_train_test"] == 0 and run.data.metrics["n_test"] == 3
+
+
+def test_dataset_name_reads_the_config_before_loading():
+    assert dataset_name({"_target_": "mltc.data.files.load_files", "path": "data/a.b.jsonl.gz", "name": None},
+                        "files") == "a.b"
+    assert dataset_name({"_target_": "mltc.data.files.load_files", "path": "x.csv", "name": "mine"}, "files") == "mine"
+    assert dataset_name(_cfg("dataset=files", "dataset.path=d/t.csv", "dataset.name=MyTask").dataset, "files") == "MyTask"
+    assert dataset_name(_cfg("dataset=files", "dataset.path=d/t.csv").dataset, "files") == "t"
+    assert dataset_name({"_target_": "mltc.data.goemotions.load_goemotions"}, "goemotions") == "goemotions"
