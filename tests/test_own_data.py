@@ -84,3 +84,13 @@ def test_dataset_name_reads_the_config_before_loading():
     assert dataset_name(_cfg("dataset=files", "dataset.path=d/t.csv", "dataset.name=MyTask").dataset, "files") == "MyTask"
     assert dataset_name(_cfg("dataset=files", "dataset.path=d/t.csv").dataset, "files") == "t"
     assert dataset_name({"_target_": "mltc.data.goemotions.load_goemotions"}, "goemotions") == "goemotions"
+
+
+def test_public_data_sets_carry_their_own_document_ids(goemotions_dir, reuters_dir):
+    from mltc.data import load_goemotions, load_reuters21578
+
+    ds = load_goemotions(data_dir=goemotions_dir)
+    first = pd.read_csv(goemotions_dir / "train.tsv", sep="\t", header=None, nrows=3, quoting=3, dtype=str)
+    assert ds.ids[:3] == first[2].tolist()  # the comment ids of the release's third column
+    ds = load_reuters21578(data_dir=reuters_dir)
+    assert len(set(ds.ids)) == len(ds) and ds.ids[0] == "1"  # NEWID, unique across the collection

@@ -142,3 +142,22 @@ def test_group_column_without_groups_is_a_clear_error():
     ds.groups = None
     with pytest.raises(DataError, match=r"split.group_column='topic' but topics has no groups"):
         DatasetSplitter(group_column="topic").split(ds)
+
+
+def test_exact_sizes_false_is_iterstrat_row_for_row():
+    for seed in range(15):
+        Y = _random_Y(100 + seed)
+        n_held = max(1, Y.shape[0] // (3 + seed % 4))
+        assert np.array_equal(iterative_split(Y, n_held, seed, exact=False)[1], _iterstrat(Y, n_held, seed)[1])
+
+
+def test_exact_sizes_false_reproduces_the_earlier_splitter():
+    # what DatasetSplitter returned before exact counts: iterstrat for test (20 %) and validation (10 % of all)
+    from mltc.data import make_synthetic
+
+    ds = make_synthetic(n_docs=600, n_labels=8, random_state=0)
+    parts = DatasetSplitter(exact_sizes=False, random_state=3).split(ds)
+    rest, test = _iterstrat(ds.Y, 120, 3)
+    r2, val = _iterstrat(ds.Y[rest], 60, 3)
+    assert np.array_equal(parts["test"], test) and np.array_equal(parts["val"], np.sort(rest[val]))
+    assert len(DatasetSplitter(random_state=3).split(ds)["test"]) == 120

@@ -39,7 +39,7 @@ def _held_count(size, n: int) -> int:
     return int(size) if isinstance(size, Integral) else int(math.ceil(float(size) * n))
 
 
-def iterative_split(Y, size, random_state, groups=None):
+def iterative_split(Y, size, random_state, groups=None, *, exact=True):
     """Split row indices of ``Y`` with first-order iterative stratification (Sechidis et al. 2011).
 
     Parameters
@@ -52,6 +52,9 @@ def iterative_split(Y, size, random_state, groups=None):
     groups : array of shape (n,), optional
         Rows with the same group go to the same side; the held-out count is then
         approximate (whole groups).
+    exact : bool, default=True
+        Never choose a subset that is full. False reproduces iterstrat row for row,
+        sizes a few rows off included (the splits of earlier mltc versions).
 
     Returns
     -------
@@ -73,17 +76,18 @@ def iterative_split(Y, size, random_state, groups=None):
         member = sp.csr_matrix((np.ones(n, dtype=np.int64), (row_unit, np.arange(n))), shape=(n_units, n))
         units, weights = member @ Y, np.bincount(row_unit, minlength=n_units)
     rng = check_random_state(random_state)
-    unit_fold = _stratify(sp.csr_matrix(units), weights, np.array([n - n_held, n_held]), rng)
+    unit_fold = _stratify(sp.csr_matrix(units), weights, np.array([n - n_held, n_held]), rng, exact=exact)
     held = unit_fold[row_unit] == 1
     return np.flatnonzero(~held), np.flatnonzero(held)
 
 
-def _stratify(C, weights, sizes, rng) -> np.ndarray:
+def _stratify(C, weights, sizes, rng, *, exact=True) -> np.ndarray:
     """Fold (0 or 1) of each unit: Sechidis' algorithm, step for step as iterstrat runs it.
 
     ``C`` (units x labels) holds label counts, ``weights`` each unit's documents and
     ``sizes`` the documents wanted per fold. A fold with no room left is never chosen
-    (the one change from iterstrat, which therefore can overfill a fold).
+    (the one change from iterstrat, which therefore can overfill a fold), unless
+    ``exact`` is false.
     """
     n_units = C.shape[0]
     n = int(sizes.sum())
@@ -99,6 +103,8 @@ def _stratify(C, weights, sizes, rng) -> np.ndarray:
     remaining = np.asarray(C.sum(axis=0)).ravel()  # label occurrences not yet assigned
     c_labels = np.outer(r, remaining)              # desired occurrences per fold and label
     room = sizes.astype(np.int64).copy()
+    if not exact:
+        room[:] = np.iinfo(np.int64).max // 2  # every fold always has room: iterstrat's choices
     fold = np.full(n_units, -1, dtype=np.int64)
     indptr, indices, data = C.indptr, C.indices, C.data
     while True:
@@ -163,6 +169,10 @@ class DatasetSplitter(BaseEstimator):
         set's ``groups`` (``dataset=files`` reads them from this column of your file) are
         stratified as whole units (see the module notes); the held-out sizes are then
         approximate. None splits row by row.
+    exact_sizes : bool, default=True
+        Give iterative carves exactly the requested number of documents. False makes
+        the split of earlier mltc versions (iterstrat's, sometimes a few documents off:
+        808 test documents for 800), to reproduce their numbers.
     random_state : int, RandomState or None
 
     Notes
@@ -188,11 +198,12 @@ class DatasetSplitter(BaseEstimator):
         "train_size": [None, Interval(Real, 0, 1, closed="right"), Interval(Integral, 1, None, closed="left")],
         "train_method": [StrOptions({"iterative", "random"})],
         "group_column": [None, str],
+        "exact_sizes": ["boolean"],
         "random_state": ["random_state"],
     }
 
     def __init__(self, *, use_official=True, test_size=0.2, val_size=0.1, val_method="iterative", train_size=None,
-                 train_method="iterative", group_column=None, random_state=None):
+                 train_method="iterative", group_column=None, exact_sizes=True, random_state=None):
         self.use_official = use_official
         self.test_size = test_size
         self.val_size = val_size
@@ -200,6 +211,7 @@ class DatasetSplitter(BaseEstimator):
         self.train_size = train_size
         self.train_method = train_method
         self.group_column = group_column
+        self.exact_sizes = exact_sizes
         self.random_state = random_state
 
     def split(self, ds: Dataset) -> dict:
@@ -222,7 +234,8 @@ class DatasetSplitter(BaseEstimator):
             if n_test >= len(pool):
                 raise DataError(f"split.test_size={self.test_size} asks for {n_test} test documents but {ds.name} "
                                 f"has only {len(pool)} to split; lower split.test_size.")
-            rest, held = iterative_split(ds.Y[pool], n_test, seed, None if groups is None else groups[pool])
+            rest, held = iterative_split(ds.Y[pool], n_test, seed, None if groups is None else groups[pool],
+                                         exact=self.exact_sizes)
             train, test = pool[rest], pool[held]
         if "val" in official:
             val = np.asarray(official["val"])
@@ -239,7 +252,8 @@ class DatasetSplitter(BaseEstimator):
                 # the Huang et al. protocol: train_test_split on the training rows
                 train, val = train_test_split(train, test_size=size, random_state=seed)
             else:
-                rest, held = iterative_split(ds.Y[train], size, seed, None if groups is None else groups[train])
+                rest, held = iterative_split(ds.Y[train], size, seed, None if groups is None else groups[train],
+                                            exact=self.exact_sizes)
                 train, val = train[rest], train[held]
         else:
             val = np.array([], dtype=int)
@@ -297,7 +311,13 @@ class DatasetSplitter(BaseEstimator):
         if self.train_method == "random":
             picked = rng.choice(train, size=size, replace=False)
         else:
-            rest, held = iterative_split(ds.Y[train], size, seed)
+            rest, held = iterative_split(ds.Y[train], size, seed, exact=self.exact_sizes)
+            if not self.exact_sizes:
+                # iterstrat's count may be off by a few rows: earlier versions dropped or added random ones
+                if len(held) > size:
+                    held = rng.choice(held, size=size, replace=False)
+                elif len(held) < size:
+                    held = np.concatenate([held, rng.choice(rest, size=size - len(held), replace=False)])
             picked = train[held]
         log.info("training on %d of %d training documents (split.train_size=%s, %s)", size, len(train),
                  self.train_size, self.train_method)
