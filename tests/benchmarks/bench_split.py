@@ -39,7 +39,7 @@ def carve(split, Y, seed):
     t = time.perf_counter()
     rest, test = split(Y, 0.2, seed)
     t_test = time.perf_counter() - t
-    print(f"  {getattr(split, "__name__", split)}: test carve {t_test:.2f} s", flush=True)
+    print(f"  {getattr(split, '__name__', split)}: test carve {t_test:.2f} s", flush=True)
     t = time.perf_counter()
     size = int(round(0.1 * Y.shape[0]))
     r2, v2 = split(Y[rest], size, seed)
