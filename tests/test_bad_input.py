@@ -156,7 +156,7 @@ def test_duplicates_across_splits_are_counted_warned_and_logged(tmp_path, caplog
     with caplog.at_level(logging.WARNING, logger="mltc.split"):
         counts = duplicate_texts(ds.texts, splitter.split(ds))
     assert counts == {"n_dup_train_test": 5, "n_dup_train_val": 0}
-    assert "5 of 11 test documents (45%) have the exact text of a training document" in caplog.text
+    assert "5 of 11 test documents (45.5%) have the exact text of a training document" in caplog.text
     result = run_pipeline(ds, splitter=splitter, featurizer=make_tfidf(),
                           model=BinaryRelevance(estimator=LogisticRegression()))
     assert result.sizes["n_dup_train_test"] == 5 and result.sizes["n_dup_train_val"] == 0

@@ -81,7 +81,8 @@ def test_dataset_name_reads_the_config_before_loading():
     assert dataset_name({"_target_": "mltc.data.files.load_files", "path": "data/a.b.jsonl.gz", "name": None},
                         "files") == "a.b"
     assert dataset_name({"_target_": "mltc.data.files.load_files", "path": "x.csv", "name": "mine"}, "files") == "mine"
-    assert dataset_name(_cfg("dataset=files", "dataset.path=d/t.csv", "dataset.name=MyTask").dataset, "files") == "MyTask"
+    named = _cfg("dataset=files", "dataset.path=d/t.csv", "dataset.name=MyTask")
+    assert dataset_name(named.dataset, "files") == "MyTask"
     assert dataset_name(_cfg("dataset=files", "dataset.path=d/t.csv").dataset, "files") == "t"
     assert dataset_name({"_target_": "mltc.data.goemotions.load_goemotions"}, "goemotions") == "goemotions"
 

@@ -352,8 +352,8 @@ def duplicate_texts(texts, parts: dict) -> dict:
         k = sum(1 for i in idx if texts[i].strip() in train)
         out[f"n_dup_train_{part}"] = k
         if k:
-            log.warning("%d of %d %s documents (%.0f%%) have the exact text of a training document: their "
-                        "scores measure memory, not generalisation. Remove the duplicates from your files, or keep "
-                        "copies together with split.group_column.", k, len(idx),
+            log.warning("%d of %d %s documents (%.1f%%) have the exact text of a training document: on them, "
+                        "scores measure memory rather than generalisation. Where the split is yours, remove the "
+                        "copies or give them one group (split.group_column).", k, len(idx),
                         "test" if part == "test" else "validation", 100 * k / max(len(idx), 1))
     return out

@@ -353,7 +353,8 @@ def _texts(values: list, path: Path, column: str, where: list) -> list[str]:
     """The column's texts; a missing one becomes "" (dropped later by the common checks, with a warning)."""
     bad = [f"{where[i]}: {_show(v)}" for i, v in enumerate(values) if not (isinstance(v, str) or _is_missing(v))]
     if bad:
-        raise DataError(f"{path}: {_count(len(bad), 'value(s)')} of the text column {column!r} {_are(len(bad))} not text: "
+        raise DataError(f"{path}: {_count(len(bad), 'value(s)')} of the text column {column!r} {_are(len(bad))} "
+                        "not text: "
                         f"{'; '.join(bad[:_MAX_REPORTED])}{' ...' if len(bad) > _MAX_REPORTED else ''}. "
                         "Texts must be strings (quoted in JSON); or name the right column with text_column=.")
     return ["" if _is_missing(v) else v for v in values]

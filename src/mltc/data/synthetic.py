@@ -36,7 +36,8 @@ def _zipf_p(n: int, s: float = 1.1) -> np.ndarray:
 @validate_params(
     {"n_docs": [Interval(Integral, 1, None, closed="left")], "n_labels": [Interval(Integral, 1, None, closed="left")],
      "alpha": [Interval(Real, 0, None, closed="left")], "head_prevalence": [Interval(Real, 0, 1, closed="right")],
-     "n_clusters": [Interval(Integral, 1, None, closed="left")], "extra_labels": [Interval(Real, 0, None, closed="left")],
+     "n_clusters": [Interval(Integral, 1, None, closed="left")],
+     "extra_labels": [Interval(Real, 0, None, closed="left")],
      "doc_length": [Interval(Integral, 1, None, closed="left")], "signal": [Interval(Real, 0, 1, closed="both")],
      "vocab_size": [Interval(Integral, 1, None, closed="left")],
      "label_vocab_size": [Interval(Integral, 1, None, closed="left")], "random_state": ["random_state"],
