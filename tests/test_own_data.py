@@ -95,3 +95,15 @@ def test_public_data_sets_carry_their_own_document_ids(goemotions_dir, reuters_d
     assert ds.ids[:3] == first[2].tolist()  # the comment ids of the release's third column
     ds = load_reuters21578(data_dir=reuters_dir)
     assert len(set(ds.ids)) == len(ds) and ds.ids[0] == "1"  # NEWID, unique across the collection
+
+
+def test_a_sweep_over_a_users_files_is_named_after_the_data_set():
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from mltc.callbacks import sweep_experiment
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = GlobalHydra.instance().hydra.compose_config(
+            "config", ["dataset=files", "dataset.path=data/tweets.train.csv", "seed=1,2"], run_mode=RunMode.MULTIRUN)
+    assert sweep_experiment(cfg) == "tweets.train"
