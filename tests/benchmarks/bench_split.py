@@ -6,7 +6,8 @@ documents from the rest) on the same label matrix with ``iterstrat.MultilabelStr
 (what mltc used before) and with :func:`mltc.split.iterative_split` (exact sizes, and
 ``exact=False``, which must give iterstrat's rows), and compares the quality:
 the requested sizes, labels present in the data but absent from test, and the mean absolute
-difference of each label's share between train and test.
+difference of each label's share between train and test. Times are wall clock and the process's CPU
+time (the CPU time is the figure to compare on a shared, loaded machine).
 
 Run as a script (not collected by pytest)::
 
@@ -36,14 +37,15 @@ def iterstrat_split(Y, size, seed):
 
 def carve(split, Y, seed):
     """Test (20 %), then validation (10 % of all) from the rest, as DatasetSplitter does."""
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     rest, test = split(Y, 0.2, seed)
-    t_test = time.perf_counter() - t
-    print(f"  {getattr(split, '__name__', split)}: test carve {t_test:.2f} s", flush=True)
-    t = time.perf_counter()
+    t_test, c_test = time.perf_counter() - t, time.process_time() - c
+    print(f"  {getattr(split, '__name__', split)}: test carve {t_test:.2f} s wall, {c_test:.2f} s CPU", flush=True)
+    t, c = time.perf_counter(), time.process_time()
     size = int(round(0.1 * Y.shape[0]))
     r2, v2 = split(Y[rest], size, seed)
-    t_val = time.perf_counter() - t
+    t_val, c_val = time.perf_counter() - t, time.process_time() - c
+    print(f"  {getattr(split, '__name__', split)}: val carve {t_val:.2f} s wall, {c_val:.2f} s CPU", flush=True)
     return rest[r2], rest[v2], test, t_test, t_val
 
 
