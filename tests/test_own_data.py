@@ -107,3 +107,26 @@ def test_a_sweep_over_a_users_files_is_named_after_the_data_set():
         cfg = GlobalHydra.instance().hydra.compose_config(
             "config", ["dataset=files", "dataset.path=data/tweets.train.csv", "seed=1,2"], run_mode=RunMode.MULTIRUN)
     assert sweep_experiment(cfg) == "tweets.train"
+
+
+def test_new_options_keep_old_runs_resumable_only_where_they_compute_the_same():
+    from omegaconf import OmegaConf
+
+    from mltc.tracking import config_hash
+
+    def hash_of(*overrides):
+        cfg = OmegaConf.to_container(_cfg("dataset=files", "dataset.path=d/t.csv", *overrides), resolve=True)
+        return config_hash(cfg)
+
+    def old(*overrides):  # a run logged before id_column, group_column and exact_sizes existed
+        cfg = OmegaConf.to_container(_cfg("dataset=files", "dataset.path=d/t.csv", *overrides), resolve=True)
+        for key in ("id_column", "group_column"):
+            cfg["dataset"].pop(key)
+        for key in ("group_column", "exact_sizes"):
+            cfg["split"].pop(key)
+        return config_hash(cfg)
+
+    # the old split is exact_sizes=false: those configurations match the old runs, the new default does not
+    assert hash_of("split.exact_sizes=false") == old()
+    assert hash_of() != old()
+    assert hash_of("split.exact_sizes=false", "split.group_column=topic") != old()

@@ -87,8 +87,11 @@ def details_metrics(details: dict) -> dict:
 
 
 # options added after runs were logged: while at their default they hash as if absent
-_HASH_NEUTRAL = {"dataset": {"unlabeled_path": None, "unlabeled_text_column": "text", "unlabeled_format": None},
-                 "split": {"train_size": None, "train_method": "iterative"}}
+_HASH_NEUTRAL = {"dataset": {"unlabeled_path": None, "unlabeled_text_column": "text", "unlabeled_format": None,
+                             "id_column": None, "group_column": None},
+                 # exact_sizes=false is the split runs had before the option existed
+                 "split": {"train_size": None, "train_method": "iterative", "group_column": None,
+                           "exact_sizes": False}}
 
 
 def config_hash(cfg: dict) -> str:
