@@ -130,3 +130,21 @@ def test_new_options_keep_old_runs_resumable_only_where_they_compute_the_same():
     assert hash_of("split.exact_sizes=false") == old()
     assert hash_of() != old()
     assert hash_of("split.exact_sizes=false", "split.group_column=topic") != old()
+
+
+def test_compressed_json_files_are_read_like_plain_ones(tmp_path):
+    import gzip
+    import json
+    import zipfile
+
+    rows = [{"text": "a", "labels": ["x"], "id": 7}, {"text": "b", "labels": ["y", "x"], "id": 9}]
+    lines = "".join(json.dumps(r) + "\n" for r in rows)
+    with zipfile.ZipFile(tmp_path / "z.jsonl.zip", "w") as z:
+        z.writestr("z.jsonl", lines)
+    with gzip.open(tmp_path / "g.json.gz", "wt") as f:
+        json.dump(rows, f)
+    (tmp_path / "p.jsonl").write_text(lines)
+    for name in ("z.jsonl.zip", "g.json.gz", "p.jsonl"):
+        ds = load_files(tmp_path / name, id_column="id")
+        assert ds.texts == ["a", "b"] and ds.label_names == ["x", "y"] and ds.ids == ["7", "9"], name
+        np.testing.assert_array_equal(ds.Y, [[1, 0], [1, 1]])

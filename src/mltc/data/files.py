@@ -7,6 +7,7 @@ import os
 import re
 import warnings
 from collections.abc import Iterable
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -312,14 +313,23 @@ def _open_text(path: Path):
 
         return {".gz": gzip, ".bz2": bz2, ".xz": lzma}[suffix].open(path, "rt", encoding="utf-8")
     if suffix in (".zip", ".zst"):
-        from pandas.io.common import get_handle  # pandas knows these containers
-
-        return get_handle(path, "r", encoding="utf-8", compression="infer")
+        return _pandas_handle(path)
     return open(path, encoding="utf-8")
 
 
+@contextmanager
+def _pandas_handle(path: Path):
+    from pandas.io.common import get_handle  # pandas knows these containers (zip: one member)
+
+    handles = get_handle(path, "r", encoding="utf-8", compression="infer")
+    try:
+        yield handles.handle
+    finally:
+        handles.close()
+
+
 def _count(k: int, what: str) -> str:
-    """``"1 malformed line is"`` / ``"2 malformed lines are"`` from ``"malformed line(s)"``."""
+    """``"1 malformed line"`` / ``"2 malformed lines"`` from ``"malformed line(s)"``."""
     head, _, tail = what.partition("(s)")
     return f"{k} {head}{'' if k == 1 else 's'}{tail}"
 
@@ -342,7 +352,8 @@ def _require_columns(frame: pd.DataFrame, needed: Iterable[str], path: Path) -> 
     if missing:
         found = ", ".join(repr(str(c)) for c in frame.columns) or "none"
         raise DataError(f"{path} has no column {', '.join(repr(c) for c in missing)}; columns found: {found}. "
-                        "Name the right ones with text_column= / labels_column= / split_column=.")
+                        "Name the right ones with text_column= / labels_column= / split_column= / "
+                        "group_column= / id_column=.")
 
 
 def _is_missing(value) -> bool:
