@@ -7,7 +7,8 @@ draws the same random numbers as ``iterstrat.MultilabelStratifiedShuffleSplit`` 
 it replaces): where iterstrat already returns the requested number of rows, the split is
 row for row the same. iterstrat may hand a subset more rows than asked for (it only
 looks at label desires); here a subset that is full is never chosen, so
-``split.test_size=100`` gives 100 test documents.
+``split.test_size=100`` gives 100 test documents. ``split.exact_sizes=false`` lifts
+that rule and gives iterstrat's split row for row (the split of earlier mltc versions).
 
 With groups (``split.group_column``), a group is the unit: it goes to one subset as a
 whole, weighted by its number of documents and carrying its documents' summed label
