@@ -161,3 +161,12 @@ def test_exact_sizes_false_reproduces_the_earlier_splitter():
     r2, val = _iterstrat(ds.Y[rest], 60, 3)
     assert np.array_equal(parts["test"], test) and np.array_equal(parts["val"], np.sort(rest[val]))
     assert len(DatasetSplitter(random_state=3).split(ds)["test"]) == 120
+
+
+def test_groups_loaded_but_not_used_are_warned_about(caplog):
+    import logging
+
+    ds = _topics(n_topics=8)
+    with caplog.at_level(logging.WARNING, logger="mltc.split"):
+        DatasetSplitter(random_state=0).split(ds)
+    assert "topics has groups (dataset.group_column) but split.group_column is not set" in caplog.text

@@ -269,6 +269,10 @@ class DatasetSplitter(BaseEstimator):
 
     def _groups(self, ds: Dataset):
         if self.group_column is None:
+            if getattr(ds, "groups", None) is not None:
+                log.warning("%s has groups (dataset.group_column) but split.group_column is not set: rows are "
+                            "split one by one, and a group may end up on both sides. Set split.group_column to "
+                            "keep groups together.", ds.name)
             return None
         groups = getattr(ds, "groups", None)
         if groups is None:
