@@ -49,7 +49,7 @@ def test_unlabeled_texts_are_transformed_not_fitted_and_not_training_rows():
     ds.unlabeled_texts = unlabeled_texts()
     featurizer = make_tfidf(min_df=1)
     strategy = PseudoLabeler(estimator=BinaryRelevance(estimator=LogisticRegression(solver="liblinear")),
-                             unlabeled_fraction=0.0, threshold=0.5, minority_threshold=0.5, n_rounds=1,
+                             unlabeled_fraction=0.0, threshold=0.4, minority_threshold=0.4, n_rounds=1,
                              random_state=0)
     splitter = DatasetSplitter(random_state=0)
     res = run_pipeline(ds, splitter=splitter, featurizer=featurizer, strategy=strategy,

@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mltc.callbacks import current_sweep, progress, record_end, record_skip
+from mltc.config_checks import check_values, dataset_name
 from mltc.config_guard import ConfigError, check_config
 from mltc.keys import THRESHOLD, TIME, VAL
 from mltc.paths import runs_dir, tracking_uri
@@ -227,12 +228,13 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
     choices = _choices() if choices is None else choices
     raise_errors = (not _is_multirun()) if raise_errors is None else raise_errors
     check_targets(cfg)
+    check_values(cfg)  # seed, metrics.objective: refused before any data is loaded
     tracker = instantiate(cfg.tracking)
     if getattr(tracker, "subprocess", False) is True:
         # the jobs of a sweep that run in this process share one tracking process
         tracker = TrackerProcess(tracker, reuse=_is_multirun())
     sweep = current_sweep() if _is_multirun() else None
-    experiment = sweep["experiment"] if sweep else (choices.get("dataset") or "mltc")
+    experiment = sweep["experiment"] if sweep else (dataset_name(cfg.dataset, choices.get("dataset")) or "mltc")
     run_name = cfg.get("run_name") or make_run_name(choices, _task_overrides(), cfg.get("seed")) or None
     params = OmegaConf.to_container(cfg, resolve=True)
     params.pop("tracking", None)

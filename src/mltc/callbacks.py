@@ -99,7 +99,9 @@ def sweep_experiment(config: DictConfig) -> str:
         return str(config.tracking.experiment)
     if any(o.is_sweep_override() and o.key_or_group in ("dataset", "experiment") for o in _overrides(config)):
         return "mltc"
-    return str(config.hydra.runtime.choices.get("dataset") or "mltc")
+    from mltc.config_checks import dataset_name
+
+    return str(dataset_name(config.dataset, config.hydra.runtime.choices.get("dataset")) or "mltc")
 
 
 def sweep_id(config: DictConfig, experiment: str) -> str:

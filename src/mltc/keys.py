@@ -8,8 +8,11 @@ __all__ = ["LATER_OPTIONS", "later_defaults", "VAL", "TIME", "THRESHOLD", "SWEEP
 
 # Options added to the configs after runs were logged, with their defaults. A run logged before an option
 # existed hashes as if it had the default (resume still finds it), and `mltc compare` reads it that way.
-LATER_OPTIONS = {"dataset": {"unlabeled_path": None, "unlabeled_text_column": "text", "unlabeled_format": None},
-                 "split": {"train_size": None, "train_method": "iterative"}}
+LATER_OPTIONS = {"dataset": {"unlabeled_path": None, "unlabeled_text_column": "text", "unlabeled_format": None,
+                             "id_column": None, "group_column": None},
+                 # exact_sizes=false is the split runs had before the option existed
+                 "split": {"train_size": None, "train_method": "iterative", "group_column": None,
+                           "exact_sizes": False}}
 
 # Prefixes of the logged metric names: validation scores, stage timings (seconds), threshold summaries.
 # Imbalance profiles are ``<part>_<measure>`` (``train_mean_ir``, ``train_resampled_mean_ir``).

@@ -24,6 +24,7 @@ from mltc.imbalance import imbalance_profile, label_counts
 from mltc.metrics import evaluate
 from mltc.models.binary_relevance import accepts_sample_weight
 from mltc.models.scores import predict_scores, score_kind
+from mltc.split import duplicate_texts
 from mltc.strategies.none import NoStrategy
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,8 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
 
     with timer("split"):
         parts = splitter.split(dataset)
+        # exact copies of training texts in test / validation: warned about, and logged as sizes
+        duplicates = duplicate_texts(dataset.texts, parts)
     tr, va, te = parts["train"], parts["val"], parts["test"]
     needs_oof = bool(getattr(thresholder, "needs_oof", False))
     needs_val = not needs_oof and getattr(thresholder, "needs_validation", True)
@@ -300,7 +303,7 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
                      sizes={"n_train": int(len(tr)), "n_val": int(len(va)), "n_test": int(len(te)),
                             "n_train_fit": int(X_fit.shape[0]), "n_features": int(X_tr.shape[1]),
                             "n_labels": int(dataset.n_labels),
-                            **({"n_unlabeled": len(unlabeled)} if unlabeled is not None else {})},
+                            **({"n_unlabeled": len(unlabeled)} if unlabeled is not None else {}), **duplicates},
                      dataset_description=dataset.description,
                      # per-document test output, for paired bootstrap comparisons between runs
                      extra={"test_index": te, "test_pred": P_te, "test_scores": S_te},

@@ -38,6 +38,14 @@ class Dataset:
     unlabeled_texts : list of str, optional
         Extra documents without labels (``dataset.unlabeled_path``), for strategies
         that learn from unlabeled data; never training rows, never fit the featurizer.
+    ids : list of str, optional
+        One document id per row, for readable predictions: the user's
+        ``dataset.id_column`` for ``dataset=files``, else the row number within the
+        document's own file (so ids repeat across files; pair them with the split name).
+        Defaults to ``"0"``, ``"1"``, ... in row order.
+    groups : ndarray of shape (n_docs,), optional
+        Group of each row (``dataset.group_column``): rows sharing a group are kept in
+        one split by ``split.group_column``. ``None`` when the data set has no groups.
     """
 
     name: str
@@ -48,6 +56,8 @@ class Dataset:
     description: str = ""
     meta: dict = field(default_factory=dict)
     unlabeled_texts: list | None = None
+    ids: list | None = None
+    groups: np.ndarray | None = None
 
     def __post_init__(self):
         self.Y = np.ascontiguousarray(np.asarray(self.Y, dtype=np.int8))
@@ -57,6 +67,14 @@ class Dataset:
             raise DataError(f"{self.name}: {len(self.texts)} texts but {self.Y.shape[0]} label rows.")
         if len(self.label_names) != self.Y.shape[1]:
             raise DataError(f"{self.name}: {len(self.label_names)} label names but {self.Y.shape[1]} label columns.")
+        self.ids = [str(i) for i in range(len(self.texts))] if self.ids is None else [str(i) for i in self.ids]
+        if len(self.ids) != len(self.texts):
+            raise DataError(f"{self.name}: {len(self.ids)} ids but {len(self.texts)} texts.")
+        if self.groups is not None:
+            self.groups = np.asarray(self.groups)
+            if self.groups.shape != (len(self.texts),):
+                raise DataError(f"{self.name}: groups must have one value per document, got shape "
+                                f"{self.groups.shape} for {len(self.texts)} documents.")
 
     @property
     def n_labels(self) -> int:

@@ -70,10 +70,10 @@ def load_goemotions(data_dir: str | os.PathLike | None = None, download: bool = 
         _warn_if_modified(paths)
 
     label_names = _read_labels(paths["labels.txt"])
-    texts, ids, row_of, splits, problems = [], [], [], {}, []
+    texts, ids, row_of, splits, problems, doc_ids = [], [], [], {}, [], []
     for split, fname in _SPLITS:
         start = len(texts)
-        _read_tsv(paths[fname], len(label_names), texts, ids, row_of, problems)
+        _read_tsv(paths[fname], len(label_names), texts, ids, row_of, problems, doc_ids)
         splits[split] = np.arange(start, len(texts))
     if problems:
         shown = "\n  ".join(problems[:_MAX_REPORTED])
@@ -86,7 +86,7 @@ def load_goemotions(data_dir: str | os.PathLike | None = None, download: bool = 
     Y[np.concatenate(row_of), np.concatenate(ids)] = 1
     ds = Dataset(name="goemotions", texts=texts, Y=Y, label_names=label_names, splits=splits,
                  description="GoEmotions (Demszky et al. 2020): Reddit comments, 28 emotion labels, official split",
-                 meta={"data_dir": str(directory)})
+                 meta={"data_dir": str(directory)}, ids=doc_ids)
     ds = check_dataset(ds, train_idx=splits["train"])
     return with_unlabeled(ds, unlabeled_path, text_column=unlabeled_text_column, format=unlabeled_format)
 
@@ -101,8 +101,11 @@ def _read_labels(path: Path) -> list[str]:
     return names
 
 
-def _read_tsv(path: Path, n_labels: int, texts: list, ids: list, row_of: list, problems: list) -> None:
+def _read_tsv(path: Path, n_labels: int, texts: list, ids: list, row_of: list, problems: list,
+              doc_ids: list | None = None) -> None:
     """Append the file's texts, label ids and their row numbers; describe each malformed line in ``problems``.
+
+    ``doc_ids`` gets each row's comment id (the third column).
 
     The whole file is split at once and the label ids parsed in one pass; only a file
     with a malformed line goes through the line-by-line check that says what is wrong.
@@ -127,6 +130,8 @@ def _read_tsv(path: Path, n_labels: int, texts: list, ids: list, row_of: list, p
     row_of.append(np.repeat(np.arange(len(texts), len(texts) + len(rows)), counts))
     ids.append(flat)
     texts.extend(r[0] for r in rows)
+    if doc_ids is not None:
+        doc_ids.extend(r[2] for r in rows)
 
 
 def _check_lines(path: Path, lines: list, n_labels: int, problems: list) -> None:

@@ -176,5 +176,5 @@ def _modapte(docs: list[dict], directory: Path) -> Dataset:
     ds = Dataset(name="reuters21578", texts=[d["text"] for d in docs], Y=Y, label_names=label_names,
                  splits=splits,
                  description="Reuters-21578 ModApte: newswire, topic categories with train and test documents",
-                 meta={"data_dir": str(directory)})
+                 meta={"data_dir": str(directory)}, ids=[str(d["newid"]) for d in docs])
     return check_dataset(ds, train_idx=splits["train"])

@@ -1,8 +1,12 @@
 """A generated, clearly synthetic multi-label text data set (the offline default)."""
 from __future__ import annotations
 
+import os
+from numbers import Integral, Real
+
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 
 from mltc.data.base import Dataset
 
@@ -29,6 +33,16 @@ def _zipf_p(n: int, s: float = 1.1) -> np.ndarray:
     return p / p.sum()
 
 
+@validate_params(
+    {"n_docs": [Interval(Integral, 1, None, closed="left")], "n_labels": [Interval(Integral, 1, None, closed="left")],
+     "alpha": [Interval(Real, 0, None, closed="left")], "head_prevalence": [Interval(Real, 0, 1, closed="right")],
+     "n_clusters": [Interval(Integral, 1, None, closed="left")],
+     "extra_labels": [Interval(Real, 0, None, closed="left")],
+     "doc_length": [Interval(Integral, 1, None, closed="left")], "signal": [Interval(Real, 0, 1, closed="both")],
+     "vocab_size": [Interval(Integral, 1, None, closed="left")],
+     "label_vocab_size": [Interval(Integral, 1, None, closed="left")], "random_state": ["random_state"],
+     "unlabeled_path": [None, str, os.PathLike], "unlabeled_text_column": [str], "unlabeled_format": [None, str]},
+    prefer_skip_nested_validation=True)
 def make_synthetic(*, n_docs: int = 4000, n_labels: int = 20, alpha: float = 1.2, head_prevalence: float = 0.3,
                    n_clusters: int = 5, extra_labels: float = 0.6, doc_length: int = 40, signal: float = 0.25,
                    vocab_size: int = 3000, label_vocab_size: int = 30, random_state=0, unlabeled_path=None,

@@ -31,7 +31,14 @@ def check_dataset(ds: Dataset, *, train_idx=None, drop_empty_texts: bool = True)
     if empty.any():
         if not drop_empty_texts:
             raise DataError(f"{ds.name}: {int(empty.sum())} documents have empty text.")
+        if empty.all():
+            raise DataError(f"{ds.name}: no text left: all {len(ds)} documents have empty text (empty documents "
+                            "are dropped). Check the text column (dataset.text_column for dataset=files) and that "
+                            "the file holds the texts.")
         log.warning("%s: dropping %d documents with empty text.", ds.name, int(empty.sum()))
+        if train_idx is not None:
+            # row numbers change once empty rows are gone
+            train_idx = np.cumsum(~empty)[np.asarray(train_idx)[~empty[train_idx]]] - 1
         ds = _subset(ds, np.flatnonzero(~empty))
     no_label = int((ds.Y.sum(axis=1) == 0).sum())
     if no_label:
@@ -51,4 +58,5 @@ def _subset(ds: Dataset, keep: np.ndarray) -> Dataset:
     if ds.splits is not None:
         splits = {k: remap[v][remap[v] >= 0] for k, v in ds.splits.items()}
     return Dataset(name=ds.name, texts=[ds.texts[i] for i in keep], Y=ds.Y[keep], label_names=ds.label_names,
-                   splits=splits, description=ds.description, meta=ds.meta, unlabeled_texts=ds.unlabeled_texts)
+                   splits=splits, description=ds.description, meta=ds.meta, unlabeled_texts=ds.unlabeled_texts,
+                   ids=[ds.ids[i] for i in keep], groups=None if ds.groups is None else ds.groups[keep])
