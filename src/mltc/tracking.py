@@ -88,7 +88,7 @@ def details_metrics(details: dict) -> dict:
 
 # options added after runs were logged: while at their default they hash as if absent
 _HASH_NEUTRAL = {"dataset": {"unlabeled_path": None, "unlabeled_text_column": "text", "unlabeled_format": None},
-                 "split": {"train_size": None, "train_method": "iterative"}}
+                 "split": {"train_size": None, "train_method": "iterative"}, "metrics": {"extra": []}}
 
 
 def config_hash(cfg: dict) -> str:
