@@ -297,6 +297,9 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         if all(k in result.extra for k in ("test_index", "test_pred", "test_scores")):
             # per-document test predictions: what paired bootstrap comparisons in `mltc compare` need
             files["predictions.npz"] = _write_predictions(result, dataset.Y)
+            from mltc.predictions import writers
+
+            files.update(writers(dataset, result))  # the same, readable: ids, label names, scores
         tracker.log_artifacts(files)
         objective = cfg.metrics.objective
         if objective not in result.metrics:

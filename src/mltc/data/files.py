@@ -70,9 +70,10 @@ def load_files(path: str | os.PathLike, text_column: str = "text", labels_column
     name = name or _stem(main)
     sources = [(main, None)] + [(Path(p).expanduser(), part) for p, part in ((val_path, "val"), (test_path, "test"))
                                 if p is not None]
-    texts, labels, parts = [], [], []
-    for file, part in sources:
+    texts, labels, parts, origin = [], [], [], []
+    for n_file, (file, part) in enumerate(sources):
         frame = _read(file, format)
+        origin += [(n_file, r) for r in range(len(frame))]
         needed = [text_column, labels_column] + ([split_column] if split_column and part is None else [])
         _require_columns(frame, needed, file)
         texts += [_as_text(v) for v in frame[text_column].tolist()]
@@ -110,6 +111,10 @@ def load_files(path: str | os.PathLike, text_column: str = "text", labels_column
                  description=f"user files: {', '.join(str(f) for f, _ in sources)}",
                  meta={"path": str(main)})
     ds = check_dataset(ds, train_idx=None if splits is None else splits["train"])
+    # each kept row's file and data-row number there (check_dataset drops empty texts), for readable predictions
+    kept = np.array([bool(t.strip()) for t in texts])
+    ds.meta["sources"] = [str(f) for f, _ in sources]
+    ds.meta["source_file"], ds.meta["source_row"] = np.asarray(origin, dtype=np.int64).reshape(-1, 2)[kept].T
     return with_unlabeled(ds, unlabeled_path, text_column=unlabeled_text_column, format=unlabeled_format)
 
 
