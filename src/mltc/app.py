@@ -168,7 +168,8 @@ def extra_metrics(cfg) -> dict:
 
     from mltc.metrics import AVAILABLE_METRICS
 
-    specs = list(OmegaConf.to_container(cfg.metrics.get("extra") or [], resolve=True))
+    specs = cfg.metrics.get("extra")
+    specs = OmegaConf.to_container(specs, resolve=True) if OmegaConf.is_config(specs) else list(specs or [])
     objective = cfg.metrics.get("objective")
     try:
         extra = resolve_metrics(specs)
