@@ -98,6 +98,20 @@ def test_analyse_recommends_the_best_arm_with_cis_by_family(objective):
     assert fam["resampling"]["delta"] == 0 and fam["resampling"]["verdict"] == "no clear gain"
 
 
+def test_a_gain_that_is_not_clear_gives_way_to_the_simpler_arm():
+    res = _results()
+    Y, P, S = res["ml_ros"].blocks[42]
+    P = P.copy()
+    fix = np.argwhere(P != Y)[:3]  # three more correct cells: the highest score, far from a clear gain
+    P[fix[:, 0], fix[:, 1]] = Y[fix[:, 0], fix[:, 1]]
+    res["ml_ros"].blocks[42] = (Y, P, S)
+    rec = analyse(res, "macro_f1", n_boot=300)
+    assert rec["best_by_score"] == "ml_ros" and rec["best"] == "per_label"
+    assert rec["simplified"][0]["from"] == "ml_ros" and rec["simplified"][0]["lo"] <= 0
+    # a clear gain is kept: per_label over plain
+    assert rec["gain"]["lo"] > 0
+
+
 def test_bootstrap_gain_uses_the_stats_module_for_f1_and_agrees_elsewhere():
     res = _results()
     blocks = [(*res["per_label"].blocks[s], *res["plain"].blocks[s][1:]) for s in (42, 0)]

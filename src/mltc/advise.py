@@ -57,6 +57,7 @@ SMALL_TRAIN = 5000      # fewer training documents: 5 seeds (5 validation carves
 MLSMOTE_MAX_TRAIN = 20000  # more: MLSMOTE's neighbour search is left out
 ARM_GROUP = "portfolio/arm"
 SEEDS = (42, 0, 1, 2, 3, 4, 5, 6, 7, 8)
+FIRST_JOB_MAX_TRAIN = 100000  # more training documents: the timed first job fits on a subsample of this size
 
 
 class AdviseError(RuntimeError):
@@ -228,11 +229,16 @@ class ArmResult:
 def analyse(results: dict, objective: str, *, n_boot=1000, random_state=0) -> dict:
     """The recommendation from the arms' cross-fitted validation predictions.
 
+    The arm with the highest validation score is recommended unless its gain over the arm it
+    adds one technique to has a confidence interval reaching 0: then that simpler arm is (and so
+    on down the chain), since the extra technique's benefit is not shown.
+
     Returns
     -------
     dict
         ``table`` (one row per arm: family, validation score mean and per-seed spread,
-        logged val score, wall time), ``best`` (arm name), ``gain`` (best vs plain, with CI),
+        logged val score, wall time), ``best`` (the recommended arm), ``best_by_score`` (the highest
+        scoring arm), ``simplified`` (the steps from one to the other), ``gain`` (best vs plain, with CI),
         ``families`` (per technique family: its best arm, the reference, delta and CI, verdict).
     """
     fn = objective_fn(objective)
@@ -264,8 +270,16 @@ def analyse(results: dict, objective: str, *, n_boot=1000, random_state=0) -> di
         verdict = ("helped" if g["lo"] > 0 else "hurt" if g["hi"] < 0 else "no clear gain") if g else "n/a"
         families.append({"family": fam, "arm": top, "ref": ref, **(g or {}), "verdict": verdict,
                          "tried": [m["arm"] for m in members]})
-    return {"objective": objective, "table": table, "best": best,
-            "gain": gain(best, "plain") if best != "plain" else {"delta": 0.0, "lo": 0.0, "hi": 0.0, "p": 1.0},
+    # parsimony: an arm whose gain over the arm it adds to is not clear (CI reaches 0) gives way to that arm
+    chosen, steps = best, []
+    while ARMS[chosen].ref in results:
+        g = gain(chosen, ARMS[chosen].ref)
+        if g is None or g["lo"] > 0:
+            break
+        steps.append({"from": chosen, "to": ARMS[chosen].ref, **g})
+        chosen = ARMS[chosen].ref
+    return {"objective": objective, "table": table, "best": chosen, "best_by_score": best, "simplified": steps,
+            "gain": gain(chosen, "plain") if chosen != "plain" else {"delta": 0.0, "lo": 0.0, "hi": 0.0, "p": 1.0},
             "families": families}
 
 
@@ -429,6 +443,10 @@ def _collect(client, jobs, objective) -> dict:
     return results
 
 
+def _fmt_time(seconds: float) -> str:
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
+
+
 def _fmt_gain(g) -> str:
     return f"{g['delta']:+.4f} [95% CI {g['lo']:+.4f}, {g['hi']:+.4f}]"
 
@@ -440,9 +458,13 @@ def render(rec: dict) -> str:
     lines.append(f"{'arm':<11}{'family':<15}{'val':>8}{'± sd':>8}{'seeds':>7}{'val (logged)':>14}{'time':>9}")
     for row in rec["table"]:
         lines.append(f"{row['arm']:<11}{row['family']:<15}{row['val']:>8.4f}{row['val_sd']:>8.4f}{row['n_seeds']:>7}"
-                     f"{row['val_logged']:>14.4f}{row['wall_s'] / 60:>8.1f}m")
+                     f"{row['val_logged']:>14.4f}{_fmt_time(row['wall_s']):>9}")
     best = rec["best"]
-    lines += ["", f"recommended: {best}  ({rec['best_overrides']})"]
+    lines.append("")
+    for step in rec.get("simplified", []):
+        lines.append(f"{step['from']} scored highest but adds no clear gain over {step['to']} "
+                     f"({_fmt_gain(step)}): the simpler {step['to']} is recommended")
+    lines.append(f"recommended: {best}  ({rec['best_overrides']})")
     if best != "plain":
         lines.append(f"  gain over plain: {_fmt_gain(rec['gain'])}")
     lines.append("technique families (best member vs the arm it adds to):")
@@ -585,12 +607,17 @@ def _plan(a, base, base_cfg, settings) -> Plan:
     dataset = instantiate(base_cfg.dataset, _convert_="all")
     parts = instantiate(base_cfg.split, _convert_="all").split(dataset)
     n_train, n_val = len(parts["train"]), len(parts["val"])
-    # the first job: the plain baseline, timed (the sweep then skips it: same configuration)
+    # the first job: the plain baseline, timed (the sweep then skips it: same configuration); on large
+    # data a subsample of the training split, its time scaled up (fitting grows about linearly)
     first = [*base, f"+{ARM_GROUP}=plain", f"seed={seeds[0] if seeds else 42}"]
+    scale = 1.0
+    if n_train > FIRST_JOB_MAX_TRAIN:
+        scale = n_train / FIRST_JOB_MAX_TRAIN
+        first += [f"split.train_size={FIRST_JOB_MAX_TRAIN}", "split.train_method=random"]
     log.info("first job (the plain baseline, timed to plan the rest): mltc run %s", " ".join(first))
     t = time.perf_counter()
     proc = _mltc(["run", *first])
-    job_s = time.perf_counter() - t
+    job_s = (time.perf_counter() - t) * scale
     if proc.returncode != 0:
         raise AdviseError("the plain baseline failed; fix the cause above (run the same overrides with `mltc run`).")
     model = base_cfg.model
