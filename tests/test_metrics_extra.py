@@ -106,5 +106,7 @@ def test_global_threshold_tunes_any_thresholded_metric(data):
     fast = GlobalThreshold(metric="macro_f1", candidates=50).fit(S, Y)
     generic = [threshold_metric("macro_f1")(Y, S >= t) for t in grid]
     assert fast.best_score_ == pytest.approx(max(generic))
-    with pytest.raises(ValueError, match="thresholds.metric: unknown metric"):
+    with pytest.raises(ValueError, match="jaccard_samples_zd1"):  # the error lists the metrics it can tune
         GlobalThreshold(metric="no_such_metric").fit(S, Y)
+    with pytest.raises(ValueError):  # score-only: no threshold changes P@k
+        GlobalThreshold(metric="p_at_1").fit(S, Y)

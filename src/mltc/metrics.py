@@ -380,6 +380,11 @@ def decision_metric(name: str, extra: dict | None = None):
     return None
 
 
+#: metrics a threshold can be tuned for (``thresholds=global thresholds.metric=...``)
+THRESHOLD_METRICS = tuple(m for m in AVAILABLE_METRICS if not m.endswith(("pr_auc", "roc_auc"))) + (
+    "jaccard_samples_zd1", "macro_pr_f1")
+
+
 def threshold_metric(name: str):
     """``metric(Y_true, Y_pred)`` to maximise when tuning a threshold for ``name``.
 

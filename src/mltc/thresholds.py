@@ -33,6 +33,8 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from mltc.metrics import THRESHOLD_METRICS
+
 __all__ = [
     "BaseThreshold", "FixedThreshold", "GlobalThreshold", "PerLabelThreshold",
     "PerLabelCVThreshold", "SCut", "PCut", "RCut", "MCut", "oof_scores",
@@ -357,7 +359,7 @@ class GlobalThreshold(BaseThreshold):
 
     _parameter_constraints = {
         **BaseThreshold._parameter_constraints,
-        "metric": [str],
+        "metric": [StrOptions(set(THRESHOLD_METRICS))],
         "candidates": [Interval(Integral, 2, None, closed="left")],
     }
 
