@@ -34,6 +34,9 @@ def test_plan_respects_budget_extras_and_model():
     assert "balanced" not in no_text.arms and "class_weight" in no_text.skipped["balanced"]
     slow_embed = plan_portfolio(n_train=60000, **PLAN, encode_s=5000)
     assert "fusion" not in slow_embed.arms and "over budget" in slow_embed.skipped["fusion"]
+    score_only = plan_portfolio(n_train=60000, **PLAN, skip={"global": "no threshold can be tuned for p_at_1",
+                                                               "per_label": "ignored: always runs"})
+    assert "global" not in score_only.arms and "per_label" in score_only.arms
     with pytest.raises(AdviseError, match="no validation documents"):
         plan_portfolio(n_train=100, **{**PLAN, "n_val": 0})
     with pytest.raises(AdviseError, match="unknown arm"):

@@ -77,6 +77,7 @@ class Plan:
     first_job_s: float | None = None
     n_train: int = 0
     n_val: int = 0
+    validation: str = ""
 
     def to_json(self) -> dict:
         return self.__dict__.copy()
@@ -84,7 +85,7 @@ class Plan:
 
 def plan_portfolio(*, n_train: int, n_val: int, budget_s: float, job_s: float, has_class_weight: bool,
                    has_text_extra: bool, features: str, encode_s: float = 0.0, seeds=None,
-                   arms=None) -> Plan:
+                   arms=None, skip=None) -> Plan:
     """Choose the arms and seeds that fit the data and the budget.
 
     Parameters
@@ -107,6 +108,8 @@ def plan_portfolio(*, n_train: int, n_val: int, budget_s: float, job_s: float, h
         Default: 5 seeds under ``SMALL_TRAIN`` training documents, else 2.
     arms : list of str, optional
         Restrict the portfolio to these arms (``plain`` is always kept).
+    skip : dict, optional
+        ``{arm: reason}`` to leave out for reasons found by the caller.
     """
     if n_val == 0:
         raise AdviseError("the split has no validation documents, and the portfolio selects by validation; set "
@@ -117,7 +120,7 @@ def plan_portfolio(*, n_train: int, n_val: int, budget_s: float, job_s: float, h
     unknown = [a for a in wanted if a not in ARMS]
     if unknown:
         raise AdviseError(f"portfolio.arms: unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}.")
-    skipped = {}
+    skipped = {a: r for a, r in (skip or {}).items() if a in wanted and a not in ("plain", "per_label")}
     if "balanced" in wanted and not has_class_weight:
         skipped["balanced"] = "the model has no estimator.class_weight"
     if "fusion" in wanted and not has_text_extra:
@@ -454,7 +457,10 @@ def _fmt_gain(g) -> str:
 def render(rec: dict) -> str:
     """The recommendation as text."""
     lines = [f"mltc advise: {rec['n_runs']} runs, objective {rec['objective']} (validation, thresholds cross-fitted "
-             "on two halves of it)", ""]
+             "on two halves of it)"]
+    if rec.get("plan", {}).get("validation"):
+        lines.append(f"validation: {rec['plan']['validation']}")
+    lines.append("")
     lines.append(f"{'arm':<11}{'family':<15}{'val':>8}{'± sd':>8}{'seeds':>7}{'val (logged)':>14}{'time':>9}")
     for row in rec["table"]:
         lines.append(f"{row['arm']:<11}{row['family']:<15}{row['val']:>8.4f}{row['val_sd']:>8.4f}{row['n_seeds']:>7}"
@@ -531,6 +537,8 @@ def _main(argv) -> int:
 
     a, overrides, settings = _split_args(argv)
     t_start = time.time()
+    if "MlflowTracker" not in str(_compose(overrides).tracking.get("_target_", "")):
+        raise AdviseError("mltc advise reads the runs back from MLflow; remove tracking=none.")
     if a.sweep:
         base_cfg = _compose(overrides)
         client, uri = _client(base_cfg)
@@ -620,6 +628,15 @@ def _plan(a, base, base_cfg, settings) -> Plan:
     job_s = (time.perf_counter() - t) * scale
     if proc.returncode != 0:
         raise AdviseError("the plain baseline failed; fix the cause above (run the same overrides with `mltc run`).")
+    from mltc.metrics import THRESHOLD_METRICS
+
+    skip = {}
+    objective = str(base_cfg.metrics.objective)
+    if objective not in THRESHOLD_METRICS:
+        skip["global"] = f"no threshold can be tuned for {objective}"
+    official_val = dataset.splits is not None and "val" in dataset.splits and base_cfg.split.get("use_official", True)
+    validation = ("the data set's own validation split (the same for every seed)" if official_val else
+                  "carved from training by each seed (a different carve per seed)")
     model = base_cfg.model
     has_cw = "estimator" in model and "class_weight" in (model.estimator or {})
     features = str(base_cfg.hydra.runtime.choices.get("features"))
@@ -632,7 +649,9 @@ def _plan(a, base, base_cfg, settings) -> Plan:
             log.warning("MiniLM could not run (%s): fusion left out", err)
             text = False
     plan = plan_portfolio(n_train=n_train, n_val=n_val, budget_s=budget_s, job_s=job_s, has_class_weight=has_cw,
-                          has_text_extra=text, features=features, encode_s=encode_s, seeds=seeds, arms=arms)
+                          has_text_extra=text, features=features, encode_s=encode_s, seeds=seeds, arms=arms,
+                          skip=skip)
+    plan.validation = validation
     log.info("plan: %d training / %d validation documents, first job %.0f s, MiniLM embedding ~%.0f s; arms %s x "
              "seeds %s, about %.1f min (budget %.0f min)%s", n_train, n_val, job_s, encode_s, plan.arms, plan.seeds,
              plan.estimate_s / 60, budget_s / 60,
