@@ -130,9 +130,17 @@ def test_bootstrap_gain_uses_the_stats_module_for_f1_and_agrees_elsewhere():
 
 @pytest.mark.slow  # a portfolio of 3 arms x 2 seeds through `mltc run -m`: about a minute on 2 idle cores
 def test_advise_end_to_end_recommends_and_resumes(tmp_path):
-    from tests.test_predictions import write_files  # noqa: F401 -- same kind of user files
+    import pandas as pd
 
-    write_files(tmp_path)
+    rng = np.random.default_rng(0)
+    words = {"sport": ["goal", "match", "team"], "money": ["bank", "price", "stock"], "tech": ["chip", "code"]}
+    for name, n in (("train", 240), ("val", 80), ("test", 60)):
+        rows = []
+        for _ in range(n):
+            labels = [k for k in words if rng.random() < 0.35]
+            text = " ".join([w for k in labels for w in rng.choice(words[k], 2)] + list(rng.choice(["x", "y"], 3)))
+            rows.append({"text": text, "labels": ";".join(labels)})
+        pd.DataFrame(rows).to_csv(tmp_path / f"{name}.csv", index=False)
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     args = [sys.executable, "-m", "mltc.cli", "advise", "dataset=files", f"dataset.path={tmp_path / 'train.csv'}",
             f"dataset.val_path={tmp_path / 'val.csv'}", f"dataset.test_path={tmp_path / 'test.csv'}",
