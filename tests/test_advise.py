@@ -150,7 +150,16 @@ def test_advise_end_to_end_recommends_and_resumes(tmp_path):
     first = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "recommended:" in first.stdout and "mltc promote --sweep" in first.stdout
-    assert "test" not in first.stdout.split("recommended:")[0].lower()
+    report = first.stdout[first.stdout.index("mltc advise:"):]
+    assert "test macro_f1" not in report  # no test score without --show-test
+    import json
+    rec = json.loads((tmp_path / "rec.json").read_text())
+    assert rec["best"] in ("plain", "per_label", "ml_ros") and "test" not in rec
+    assert {r["arm"] for r in rec["table"]} == {"plain", "per_label", "ml_ros"}
+    assert all(r["n_seeds"] == 2 for r in rec["table"])
     again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "reusing the plan" in again.stderr and "6 jobs, 0 finished, 0 failed, 6 skipped" in again.stderr
+    out = again.stdout + again.stderr
+    assert "reusing the plan" in out and "6 jobs, 0 finished, 0 failed, 6 skipped" in out, out[-3000:]
+    # the same recommendation from the same runs
+    assert report == again.stdout[again.stdout.index("mltc advise:"):]
