@@ -20,7 +20,7 @@ def _ids(dataset, idx: np.ndarray) -> dict:
     ids = getattr(dataset, "ids", None)
     meta = getattr(dataset, "meta", None) or {}
     cols = {}
-    if "source_row" in meta:
+    if "source_row" in meta and len(meta["source_row"]) == len(dataset):  # else: rows no longer match the files
         sources = [Path(p).name for p in meta["sources"]]
         cols["file"] = [sources[f] for f in np.asarray(meta["source_file"])[idx]]
         cols["row"] = np.asarray(meta["source_row"])[idx]
