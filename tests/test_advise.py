@@ -163,3 +163,16 @@ def test_advise_end_to_end_recommends_and_resumes(tmp_path):
     assert "reusing the plan" in out and "6 jobs, 0 finished, 0 failed, 6 skipped" in out, out[-3000:]
     # the same recommendation from the same runs
     assert report == again.stdout[again.stdout.index("mltc advise:"):]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["dataset=files", "thresholds=fixed"], "thresholds= is set by the portfolio"),
+    (["portfolio.budget=3"], "unknown setting(s) portfolio.budget"),
+    (["model=logreg,linear_svc"], "remove the comma sweep"),
+    (["tracking=none"], "remove tracking=none"),
+])
+def test_bad_commands_get_a_clear_message(args, message, capsys):
+    from mltc.advise import main
+
+    assert main(args) == 2
+    assert message in capsys.readouterr().err

@@ -390,9 +390,10 @@ def _plan_path(key: str) -> Path:
 def _client(cfg):
     from mlflow.tracking import MlflowClient
 
+    import os
+
     from mltc.paths import default_tracking_uri
 
-    import os
     uri = cfg.tracking.get("uri") or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
     return MlflowClient(uri), uri
 
@@ -531,9 +532,7 @@ def _main(argv) -> int:
     import os
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per run read is noise
-    from mltc.callbacks import sweep_experiment  # noqa: F401 -- Hydra resolvers registered with mltc.app
-
-    import mltc.app  # noqa: F401 -- registers the mltc_runs resolver
+    import mltc.app  # noqa: F401 -- registers the mltc_runs resolver the configs use
 
     a, overrides, settings = _split_args(argv)
     t_start = time.time()
