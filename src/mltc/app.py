@@ -157,9 +157,31 @@ def run_config(cfg: DictConfig, on_stage=None):
     result = run_pipeline(dataset, splitter=objs["split"], featurizer=objs["features"], model=objs["model"],
                           strategy=objs["strategy"], thresholder=objs["thresholds"], augmenter=objs["augment"],
                           head_min=cfg.metrics.get("head_min"), tail_max=cfg.metrics.get("tail_max"),
-                          random_state=cfg.seed, on_stage=on_stage, background_transform=job_cores() > 1)
+                          random_state=cfg.seed, on_stage=on_stage, background_transform=job_cores() > 1,
+                          extra_metrics=extra_metrics(cfg))
     result.timings = {"load": load_time, **result.timings}
     return dataset, result
+
+
+def extra_metrics(cfg) -> dict:
+    """``metrics.extra`` resolved against mltc's metric registry (unknown names fail before any work)."""
+    from mltc.metrics import resolve_metrics
+
+    from mltc.metrics import AVAILABLE_METRICS
+
+    specs = cfg.metrics.get("extra")
+    specs = OmegaConf.to_container(specs, resolve=True) if OmegaConf.is_config(specs) else list(specs or [])
+    objective = cfg.metrics.get("objective")
+    try:
+        extra = resolve_metrics(specs)
+        if objective and objective not in extra and objective not in AVAILABLE_METRICS:
+            try:  # an objective from the registry need not be listed in metrics.extra too
+                extra.update(resolve_metrics([objective], key="metrics.objective"))
+            except ValueError:
+                pass  # a derived metric (tail_macro_f1, ...): checked once the run has computed it
+        return extra
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def job_cores() -> int:
@@ -279,13 +301,16 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         if all(k in result.extra for k in ("test_index", "test_pred", "test_scores")):
             # per-document test predictions: what paired bootstrap comparisons in `mltc compare` need
             files["predictions.npz"] = _write_predictions(result, dataset.Y)
+            from mltc.predictions import writers
+
+            files.update(writers(dataset, result))  # the same, readable: ids, label names, scores
         tracker.log_artifacts(files)
         objective = cfg.metrics.objective
         if objective not in result.metrics:
             raise ConfigError(f"metrics.objective={objective!r} is not a computed metric; choose one of "
                               f"{', '.join(sorted(result.metrics))}.")
-        print_results(result, cfg.metrics.get("show") or [], title=f"{dataset.description or dataset.name}",
-                      run_id=tracker.run_id,
+        print_results(result, [*(cfg.metrics.get("show") or []), *extra_metrics(cfg)],
+                      title=f"{dataset.description or dataset.name}", run_id=tracker.run_id,
                       store=tracking_uri(getattr(tracker, "uri", None)) if tracker.run_id else None)
         tracker.end("FINISHED")
         return float(result.metrics[objective])

@@ -87,8 +87,17 @@ def count_jobs(config: DictConfig) -> int | None:
     if "n_trials" in sweeper:
         return int(sweeper.n_trials)
     n = 1
-    for o in _overrides(config):
+    given = _overrides(config)
+    for o in given:
         if o.is_sweep_override():
+            n *= len(list(o.sweep_string_iterator()))
+    # a config's `hydra.sweeper.params` (e.g. +portfolio=imbalance) sweeps too, unless the command line sets the key
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    keys = {o.get_key_element() for o in given}
+    params = sweeper.get("params") or {}
+    for o in OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()]):
+        if o.is_sweep_override() and o.get_key_element() not in keys:
             n *= len(list(o.sweep_string_iterator()))
     return n
 

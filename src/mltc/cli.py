@@ -10,6 +10,7 @@ commands:
   run       run one experiment, or a sweep with -m (a Hydra app: `mltc run --help`)
   compare   leaderboard of tracked runs (`mltc compare --help`)
   ui        open the MLflow UI on 127.0.0.1 against the same store
+  advise    run the imbalance portfolio on a data set and recommend a configuration (`mltc advise --help`)
 
 examples:
   mltc run                                   # synthetic data, seconds, offline
@@ -17,6 +18,7 @@ examples:
   mltc run -m strategy=none,ml_ros model=logreg,linear_svc
   mltc run experiment=reuters_huang_svm
   mltc compare --experiment goemotions
+  mltc advise dataset=files dataset.path=train.csv portfolio.budget_minutes=30
 """
 
 
@@ -65,6 +67,10 @@ def main(argv=None) -> int:
         return compare_main(rest)
     if cmd == "ui":
         return _ui(rest)
+    if cmd == "advise":
+        from mltc.advise import main as advise_main
+
+        return advise_main(rest)
     if cmd in ("--version", "-V"):
         from mltc import __version__
 

@@ -12,7 +12,8 @@ LATER_OPTIONS = {"dataset": {"unlabeled_path": None, "unlabeled_text_column": "t
                              "id_column": None, "group_column": None},
                  # exact_sizes=false is the split runs had before the option existed
                  "split": {"train_size": None, "train_method": "iterative", "group_column": None,
-                           "exact_sizes": False}}
+                           "exact_sizes": False},
+                 "metrics": {"extra": []}}
 
 # Prefixes of the logged metric names: validation scores, stage timings (seconds), threshold summaries.
 # Imbalance profiles are ``<part>_<measure>`` (``train_mean_ir``, ``train_resampled_mean_ir``).

@@ -170,7 +170,7 @@ def collect_details(**components) -> dict:
 
 def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None, thresholder=None,
                  augmenter=None, head_min=None, tail_max=None, random_state=None, on_stage=None,
-                 background_transform=True) -> RunResult:
+                 background_transform=True, extra_metrics=None) -> RunResult:
     """Run one experiment end to end on plain objects.
 
     Parameters
@@ -198,6 +198,9 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
     background_transform : bool, default=True
         Transform the validation and test texts in a background thread while the model
         fits (scikit-learn featurizers only); False does it before fitting.
+    extra_metrics : dict, optional
+        ``{name: metric}`` from :func:`mltc.metrics.resolve_metrics`, computed on test and
+        validation beside the built-in metrics.
 
     Notes
     -----
@@ -287,12 +290,14 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
     train_counts = label_counts(Y_tr)
     with timer("evaluate"):
         metrics, report = evaluate(Y_te, P_te, S_te, train_counts=train_counts, head_min=head_min,
-                                   tail_max=tail_max, label_names=dataset.label_names)
-        val_metrics = {}
+                                   tail_max=tail_max, label_names=dataset.label_names, extra=extra_metrics)
+        val_metrics, val_out = {}, {}
         if len(va) and not needs_oof:
             S_va = tune_scores
-            val_metrics, _ = evaluate(Y_va, thresholder.predict(S_va), S_va, train_counts=train_counts,
-                                      head_min=head_min, tail_max=tail_max)
+            P_va = thresholder.predict(S_va)
+            val_metrics, _ = evaluate(Y_va, P_va, S_va, train_counts=train_counts,
+                                      head_min=head_min, tail_max=tail_max, extra=extra_metrics)
+            val_out = {"val_index": va, "val_pred": P_va, "val_scores": S_va}
     thr = getattr(thresholder, "thresholds_", None)
     if thr is not None:
         report["threshold"] = np.broadcast_to(np.asarray(thr, dtype=float), (dataset.n_labels,))
@@ -306,6 +311,6 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
                             **({"n_unlabeled": len(unlabeled)} if unlabeled is not None else {}), **duplicates},
                      dataset_description=dataset.description,
                      # per-document test output, for paired bootstrap comparisons between runs
-                     extra={"test_index": te, "test_pred": P_te, "test_scores": S_te},
+                     extra={"test_index": te, "test_pred": P_te, "test_scores": S_te, **val_out},
                      details=collect_details(strategy=strategy, model=fitted, thresholds=thresholder,
                                              augment=augmenter))

@@ -33,6 +33,7 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from mltc.metrics import THRESHOLD_METRICS
 from mltc.progress import track
 
 __all__ = [
@@ -348,7 +349,10 @@ class GlobalThreshold(BaseThreshold):
 
     Parameters
     ----------
-    metric : {"micro_f1", "macro_f1", "samples_f1"}, default="micro_f1"
+    metric : str, default="micro_f1"
+        ``micro_f1``, ``macro_f1``, ``samples_f1`` (fast path), or any other thresholded
+        metric of :mod:`mltc.metrics` (``jaccard_samples_zd1``, ``macro_pr_f1``, ...),
+        evaluated at each candidate.
     candidates : int, default=200
         Number of candidate thresholds.
     at_least_one : bool, default=False
@@ -356,7 +360,7 @@ class GlobalThreshold(BaseThreshold):
 
     _parameter_constraints = {
         **BaseThreshold._parameter_constraints,
-        "metric": [StrOptions({"micro_f1", "macro_f1", "samples_f1"})],
+        "metric": [StrOptions(set(THRESHOLD_METRICS))],
         "candidates": [Interval(Integral, 2, None, closed="left")],
     }
 
@@ -367,7 +371,15 @@ class GlobalThreshold(BaseThreshold):
 
     def _fit(self, scores, Y, Y_train):
         grid = np.unique(np.linspace(scores.min(), scores.max(), self.candidates))
-        curve = _global_curve(scores, Y, grid, self.metric, self.at_least_one)
+        if self.metric in ("micro_f1", "macro_f1", "samples_f1"):
+            curve = _global_curve(scores, Y, grid, self.metric, self.at_least_one)
+        else:
+            from mltc.metrics import threshold_metric
+
+            fn = threshold_metric(self.metric)
+            cut = (lambda t: _top_label_fill((scores >= t).astype(np.int8), scores)) if self.at_least_one else \
+                (lambda t: scores >= t)
+            curve = np.array([fn(Y, cut(t)) for t in grid])
         best = int(curve.argmax())
         self.candidates_ = grid
         self.curve_ = curve

@@ -95,9 +95,10 @@ def load_files(path: str | os.PathLike, text_column: str = "text", labels_column
     name = name or default_name(main)
     sources = [(main, None)] + [(Path(p).expanduser(), part) for p, part in ((val_path, "val"), (test_path, "test"))
                                 if p is not None]
-    texts, labels, parts, ids, groups = [], [], [], [], []
-    for file, part in sources:
+    texts, labels, parts, ids, groups, origin = [], [], [], [], [], []
+    for n_file, (file, part) in enumerate(sources):
         frame, where = _read(file, format)
+        origin += [(n_file, r) for r in range(len(frame))]
         needed = ([text_column, labels_column] + ([split_column] if split_column and part is None else [])
                   + ([group_column] if group_column and part is None else []) + ([id_column] if id_column else []))
         _require_columns(frame, needed, file)
@@ -140,6 +141,10 @@ def load_files(path: str | os.PathLike, text_column: str = "text", labels_column
                  meta={"path": str(main)}, ids=ids,
                  groups=np.asarray(groups, dtype=object) if group_column else None)
     ds = check_dataset(ds, train_idx=None if splits is None else splits["train"])
+    # each kept row's file and data-row number there (check_dataset drops empty texts), for readable predictions
+    kept = np.array([bool(t.strip()) for t in texts])
+    ds.meta["sources"] = [str(f) for f, _ in sources]
+    ds.meta["source_file"], ds.meta["source_row"] = np.asarray(origin, dtype=np.int64).reshape(-1, 2)[kept].T
     return with_unlabeled(ds, unlabeled_path, text_column=unlabeled_text_column, format=unlabeled_format)
 
 
