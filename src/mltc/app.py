@@ -214,7 +214,8 @@ class _Background:
             raise err
 
 
-def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_errors: bool | None = None) -> float:
+def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_errors: bool | None = None,
+                    extra_tags: dict | None = None) -> float:
     """Instantiate the configured objects, run the pipeline, log and print the results.
 
     Returns
@@ -240,6 +241,7 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
     tags = {f"mltc.{k}": v for k, v in choices.items()}
     tags["mltc.seed"] = cfg.seed
     tags["mltc.config_hash"] = config_hash(params)
+    tags.update(extra_tags or {})  # e.g. what `mltc promote` records about the run's origin
     if sweep:
         job_num = _job_num()
         tags.update({"mltc.sweep_id": sweep["sweep_id"], "mltc.job_num": job_num,
@@ -277,6 +279,11 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
             # per-document test predictions: what paired bootstrap comparisons in `mltc compare` need
             files["predictions.npz"] = _write_predictions(result, dataset.Y)
         tracker.log_artifacts(files)
+        from mltc.serving.track import log_fitted_model, wants_model
+
+        if wants_model(tracker, in_sweep=sweep is not None):  # tracking.log_model
+            tracker.log_metrics(log_fitted_model(tracker, result, dataset.texts,
+                                                 info={**tags, "run_name": run_name}))
         objective = cfg.metrics.objective
         if objective not in result.metrics:
             raise ConfigError(f"metrics.objective={objective!r} is not a computed metric; choose one of "

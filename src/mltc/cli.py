@@ -1,4 +1,4 @@
-"""The ``mltc`` command: ``run`` (Hydra), ``compare`` and ``ui``."""
+"""The ``mltc`` command: ``run`` (Hydra), ``compare``, ``ui``, ``predict`` and ``promote``."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +10,8 @@ commands:
   run       run one experiment, or a sweep with -m (a Hydra app: `mltc run --help`)
   compare   leaderboard of tracked runs (`mltc compare --help`)
   ui        open the MLflow UI on 127.0.0.1 against the same store
+  predict   label texts with a logged model (`mltc predict --help`)
+  promote   refit a sweep's best configuration and register it as a model (`mltc promote --help`)
 
 examples:
   mltc run                                   # synthetic data, seconds, offline
@@ -59,6 +61,14 @@ def main(argv=None) -> int:
         return compare_main(rest)
     if cmd == "ui":
         return _ui(rest)
+    if cmd == "predict":
+        from mltc.serving.predict import main as predict_main
+
+        return predict_main(rest)
+    if cmd == "promote":
+        from mltc.serving.promote import main as promote_main
+
+        return promote_main(rest)
     if cmd in ("--version", "-V"):
         from mltc import __version__
 
