@@ -83,13 +83,15 @@ def _note(a, msg):
 def _predict(a) -> int:
     if a.batch_size < 1:
         raise PredictError("--batch-size must be at least 1.")
+    tracking_uri = _tracking_uri(a.uri)
+    uri = resolve(run=a.run, model=a.model, tracking_uri=tracking_uri)  # before reading: an unknown run fails fast
     frame, texts = read_texts(a.input, text_column=a.text_column, fmt=a.format)
     keep = [c for c in a.keep.split(",") if c]
     missing = [c for c in keep if frame is None or c not in frame.columns]
     if missing:
         raise PredictError(f"--keep names column(s) {', '.join(missing)} that the input does not have.")
     t0 = time.perf_counter()
-    clf, uri = load_model(run=a.run, model=a.model, tracking_uri=_tracking_uri(a.uri))
+    clf = load_model(uri, tracking_uri)
     _note(a, f"model {uri}: {len(clf.label_names)} labels; loaded in {time.perf_counter() - t0:.1f}s")
     S = score_batches(clf, texts, a.batch_size, progress=None if a.quiet else _note_progress)
     P = clf.decide(S, texts)
@@ -174,12 +176,11 @@ def _read_stdin(fmt):
     return pd.read_parquet(buf)
 
 
-def load_model(*, run=None, model=None, tracking_uri=None):
-    """The :class:`~mltc.serving.TextClassifierModel` of ``--run`` / ``--model``, with its URI."""
+def resolve(*, run=None, model=None, tracking_uri=None) -> str:
+    """The model URI of ``--run`` / ``--model``; a run must exist and have a logged model."""
     import mlflow
-    from mlflow.exceptions import MlflowException
 
-    from mltc.serving.mlflow_model import load, model_uri
+    from mltc.serving.mlflow_model import model_uri
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(tracking_uri)
@@ -189,8 +190,17 @@ def load_model(*, run=None, model=None, tracking_uri=None):
         raise PredictError(str(err)) from None
     if run is not None:
         _check_run_has_model(mlflow.MlflowClient(tracking_uri), run, tracking_uri)
+    return uri
+
+
+def load_model(uri, tracking_uri=None):
+    """The :class:`~mltc.serving.TextClassifierModel` at an MLflow model URI."""
+    from mlflow.exceptions import MlflowException
+
+    from mltc.serving.mlflow_model import load
+
     try:
-        return load(uri), uri
+        return load(uri)
     except MlflowException as err:
         raise PredictError(f"cannot load {uri} from {tracking_uri}: {err.message}") from None
     except TypeError as err:
