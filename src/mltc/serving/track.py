@@ -54,7 +54,7 @@ def log_fitted_model(tracker, result, texts, info=None) -> dict:
         size = path.stat().st_size
         tracker.log_pyfunc_model(str(path), label_names=clf.label_names, input_example=example,
                                  packages=saved["packages"],
-                                 metadata={"mltc": {k: str(v) for k, v in clf.info.items()},
+                                 metadata={"mltc": {k.removeprefix("mltc."): str(v) for k, v in clf.info.items()},
                                            "classes": saved["classes"]})
     seconds = time.perf_counter() - t0
     log.info("model logged (runs:/%s/model): %.1f MB in %.1f s", tracker.run_id, size / 1e6, seconds)
