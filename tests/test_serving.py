@@ -77,7 +77,8 @@ def logged(store, tmp_path_factory):
         npz = np.load(client.download_artifacts(run.info.run_id, "predictions.npz", str(tmp)))
         n_labels = int(npz["n_labels"])
         pred = np.unpackbits(npz["pred"], axis=1, count=n_labels)
-        texts = [instantiate(cfg.dataset).texts[i] for i in npz["index"]]
+        all_texts = instantiate(cfg.dataset).texts
+        texts = [all_texts[i] for i in npz["index"]]
         runs[family] = (run.info.run_id, texts, pred, npz["scores"])
     request = tmp / "request.json"
     request.write_text(json.dumps({f: [r[0], r[1]] for f, r in runs.items()}))
@@ -174,3 +175,34 @@ def test_batch_dependent_rule_is_flagged():
     assert not TextClassifierModel(None, None, RCut(), ["a"]).batch_dependent
     rule = OutOfFoldRule(PCut()).fit(np.array([[0.2], [0.9]]), np.array([[0], [1]]))
     assert TextClassifierModel(None, None, rule, ["a"]).batch_dependent
+
+
+def test_a_component_pickle_cannot_save_gives_a_clear_error(tmp_path):
+    from sklearn.preprocessing import FunctionTransformer
+
+    from mltc.serving import NotLoggableError
+
+    clf = TextClassifierModel(FunctionTransformer(lambda x: x), None, None, ["a"])
+    with pytest.raises(NotLoggableError, match="cannot be pickled"):
+        clf.save(tmp_path / "m.pkl")
+    assert not (tmp_path / "m.pkl").exists()
+
+
+def test_saved_model_lists_the_packages_it_needs(tmp_path):
+    from lightgbm import LGBMClassifier
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from mltc.models.boosting import BoostedBinaryRelevance
+    from mltc.thresholds import FixedThreshold
+
+    texts = ["red blue", "blue green", "green gold", "gold red"] * 5
+    Y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]] * 5)
+    feat = TfidfVectorizer().fit(texts)
+    model = BoostedBinaryRelevance(LGBMClassifier(n_estimators=2, verbose=-1, min_child_samples=1)).fit(
+        feat.transform(texts), Y)
+    rule = FixedThreshold().fit(np.zeros((0, 2)), np.zeros((0, 2)))
+    saved = TextClassifierModel(feat, model, rule, ["x", "y"]).save(tmp_path / "m.pkl")
+    assert {"sklearn", "lightgbm", "mltc", "numpy"} <= set(saved["packages"])
+    back = TextClassifierModel.load(tmp_path / "m.pkl")
+    np.testing.assert_array_equal(back.predict_scores(texts[:4]),
+                                  model.predict_proba(feat.transform(texts[:4])))

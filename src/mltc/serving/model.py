@@ -133,7 +133,13 @@ class TextClassifierModel:
         self._slim()
         with path.open("wb") as fh:
             pickler = _RecordingPickler(fh, protocol=pickle.HIGHEST_PROTOCOL)
-            pickler.dump(self)
+            try:
+                pickler.dump(self)
+            except (pickle.PicklingError, TypeError, AttributeError) as err:
+                fh.close()
+                path.unlink()
+                raise NotLoggableError(f"the fitted run cannot be pickled ({type(err).__name__}: {err}); a component "
+                                       "holds something pickle cannot save (an open file, a lambda, a lock).") from err
         bad = sorted(c for c in pickler.classes if c in _NOT_LOGGABLE)
         if bad:
             path.unlink()
