@@ -237,7 +237,8 @@ class _Background:
             raise err
 
 
-def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_errors: bool | None = None) -> float:
+def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_errors: bool | None = None,
+                    extra_tags: dict | None = None) -> float:
     """Instantiate the configured objects, run the pipeline, log and print the results.
 
     Returns
@@ -264,6 +265,7 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
     tags["mltc.seed"] = cfg.seed
     tags["mltc.config_hash"] = config_hash(params)
     tags.update(process_tags())  # so a run left RUNNING by a killed process can be found and marked KILLED
+    tags.update(extra_tags or {})  # e.g. what `mltc promote` records about the run's origin
     if sweep:
         job_num = _job_num()
         tags.update({"mltc.sweep_id": sweep["sweep_id"], "mltc.job_num": job_num,
@@ -305,6 +307,11 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
 
             files.update(writers(dataset, result))  # the same, readable: ids, label names, scores
         tracker.log_artifacts(files)
+        from mltc.serving.track import log_fitted_model, wants_model
+
+        if wants_model(tracker, in_sweep=sweep is not None):  # tracking.log_model
+            tracker.log_metrics(log_fitted_model(tracker, result, dataset.texts,
+                                                 info={**tags, "run_name": run_name}))
         objective = cfg.metrics.objective
         if objective not in result.metrics:
             raise ConfigError(f"metrics.objective={objective!r} is not a computed metric; choose one of "

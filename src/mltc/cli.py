@@ -1,4 +1,4 @@
-"""The ``mltc`` command: ``run`` (Hydra), ``compare`` and ``ui``."""
+"""The ``mltc`` command: ``run`` (Hydra), ``compare``, ``ui``, ``predict`` and ``promote``."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,8 @@ commands:
   compare   leaderboard of tracked runs (`mltc compare --help`)
   ui        open the MLflow UI on 127.0.0.1 against the same store
   advise    run the imbalance portfolio on a data set and recommend a configuration (`mltc advise --help`)
+  predict   label texts with a logged model (`mltc predict --help`)
+  promote   refit a sweep's best configuration and register it as a model (`mltc promote --help`)
 
 examples:
   mltc run                                   # synthetic data, seconds, offline
@@ -71,6 +73,14 @@ def main(argv=None) -> int:
         from mltc.advise import main as advise_main
 
         return advise_main(rest)
+    if cmd == "predict":
+        from mltc.serving.predict import main as predict_main
+
+        return predict_main(rest)
+    if cmd == "promote":
+        from mltc.serving.promote import main as promote_main
+
+        return promote_main(rest)
     if cmd in ("--version", "-V"):
         from mltc import __version__
 

