@@ -9,6 +9,7 @@ logs the :class:`RunResult`.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,6 +21,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from mltc.data.base import DataError, Dataset
+from mltc.features import feature_blocks
 from mltc.imbalance import imbalance_profile, label_counts
 from mltc.metrics import evaluate
 from mltc.models.binary_relevance import accepts_sample_weight
@@ -62,9 +64,9 @@ class ResampledModel(BaseEstimator):
         self.strategy = strategy
         self.model = model
 
-    def fit(self, X, Y):
+    def fit(self, X, Y, feature_blocks=None):
         strategy = self.strategy if self.strategy is not None else NoStrategy()
-        self.model_ = _fit_model(self.model, *_resample(strategy, X, Y))
+        self.model_ = _fit_model(self.model, *_resample(strategy, X, Y), feature_blocks=feature_blocks)
         self.score_kind_ = score_kind(self.model_)
         return self
 
@@ -83,13 +85,19 @@ def _resample(strategy, X, Y):
     return X2, Y2, None
 
 
-def _fit_model(model, X, Y, sample_weight):
+def _fit_model(model, X, Y, sample_weight, feature_blocks=None):
+    # a model that picks feature blocks by name (ScoreAverage columns) learns where they are from the featurizer
+    kw = {"feature_blocks": feature_blocks} if feature_blocks and _takes(model.fit, "feature_blocks") else {}
     if sample_weight is not None:
         if not accepts_sample_weight(model):
             raise TypeError(f"the strategy produced sample weights but {type(model).__name__}.fit does not accept "
                             "sample_weight; pick a resampling strategy or a model that takes weights.")
-        return model.fit(X, Y, sample_weight=sample_weight)
-    return model.fit(X, Y)
+        return model.fit(X, Y, sample_weight=sample_weight, **kw)
+    return model.fit(X, Y, **kw)
+
+
+def _takes(fn, name) -> bool:
+    return name in inspect.signature(fn).parameters
 
 
 class _Timer(dict):
@@ -249,7 +257,7 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
     profiles["train_resampled"] = imbalance_profile(Y_fit, dataset.label_names)
 
     with timer("fit"):
-        fitted = _fit_model(model, X_fit, Y_fit, w_fit)
+        fitted = _fit_model(model, X_fit, Y_fit, w_fit, feature_blocks=feature_blocks(featurizer))
 
     (X_va, X_te), held_out_seconds = held_out.result()
     # the held-out texts' transform time counts as featurizing, wherever it ran
@@ -260,6 +268,7 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
             # out-of-fold scores on the training rows, with the strategy applied inside each fold
             tune_scores = oof_scores(ResampledModel(strategy=clone(strategy), model=clone(model)), X_tr, Y_tr_aug,
                                      n_splits=thresholder.n_splits, random_state=random_state,
+                                     fit_params={"feature_blocks": feature_blocks(featurizer)},
                                      score_fn=predict_scores)
             tune_Y = Y_tr_aug
             kind = predict_scores(fitted, X_te[:1])[1]
