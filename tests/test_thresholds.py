@@ -12,9 +12,9 @@ from sklearn.metrics import f1_score, fbeta_score
 from sklearn.utils import estimator_checks as ec
 from sklearn.utils._param_validation import InvalidParameterError
 
+from mltc.model_selection import oof_scores
 from mltc.thresholds import (
     FixedThreshold, GlobalThreshold, MCut, PCut, PerLabelCVThreshold, PerLabelThreshold, RCut, SCut,
-    oof_scores,
 )
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "thresholds"
@@ -450,3 +450,8 @@ def test_every_config_instantiates_with_matching_keys(path):
 def test_configs_cover_every_rule():
     assert {p.stem for p in CONF.glob("*.yaml")} == {
         "fixed", "global", "per_label", "per_label_cv", "pcut", "rcut", "scut", "mcut"}
+
+
+def test_oof_scores_keeps_its_old_import_path():
+    from mltc import model_selection, thresholds
+    assert thresholds.oof_scores is model_selection.oof_scores

@@ -264,7 +264,7 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
     timer["featurize"] += held_out_seconds
     with timer("thresholds"):
         if needs_oof:
-            from mltc.thresholds import oof_scores
+            from mltc.model_selection import oof_scores
             # out-of-fold scores on the training rows, with the strategy applied inside each fold
             tune_scores = oof_scores(ResampledModel(strategy=clone(strategy), model=clone(model)), X_tr, Y_tr_aug,
                                      n_splits=thresholder.n_splits, random_state=random_state,

@@ -1,7 +1,7 @@
 """Decision rules: turn an (n, L) score matrix into 0/1 label predictions.
 
 Every rule is fitted on validation scores (or out-of-fold training scores, see
-:func:`oof_scores`) and then applied unchanged to test scores; ``predict`` never
+:func:`mltc.model_selection.oof_scores`) and then applied unchanged to test scores; ``predict`` never
 sees labels. Two families:
 
 * threshold rules (``thresholds_`` is an (L,) array; predict ``score >= threshold``):
@@ -27,11 +27,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, clone
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
+
+from mltc.metrics import f1_from_tp_fp_fn
+from mltc.model_selection import oof_scores  # noqa: F401 (its old home; import it from mltc.model_selection)
 
 __all__ = [
     "BaseThreshold", "FixedThreshold", "GlobalThreshold", "PerLabelThreshold",
@@ -143,9 +144,8 @@ def _threshold_counts(scores, Y, candidates, *, at_least_one=False, per_doc=Fals
 
 
 def _f1(tp, pred, pos):
-    # zero_division=0, as in mltc.metrics
-    denom = pred + pos
-    return np.divide(2.0 * tp, denom, out=np.zeros(np.broadcast(tp, denom).shape), where=denom > 0)
+    """F1 from true positives, predicted positives and actual positives."""
+    return f1_from_tp_fp_fn(tp, np.subtract(pred, tp), np.subtract(pos, tp))
 
 
 def _global_curve(scores, Y, candidates, metric, at_least_one):
@@ -479,7 +479,7 @@ class PerLabelThreshold(BaseThreshold):
 class PerLabelCVThreshold(PerLabelThreshold):
     """:class:`PerLabelThreshold` fitted on out-of-fold training scores (no validation split).
 
-    The caller computes the scores with :func:`oof_scores` (``n_splits`` multi-label
+    The caller computes the scores with :func:`mltc.model_selection.oof_scores` (``n_splits`` multi-label
     stratified folds on the training split) and refits the model on all training data for
     the test predictions, as LibMultiLabel does. ``fit`` is that of
     :class:`PerLabelThreshold`; ``n_splits`` is read by the caller.
@@ -689,79 +689,3 @@ class MCut(BaseThreshold):
         n_keep = gap.argmax(axis=1) + 1
         n_keep[gap.max(axis=1) <= 0] = 0  # all scores equal: no gap to cut at
         return _ranks_desc(scores, axis=1) < n_keep[:, None]
-
-
-# --------------------------------------------------------------------------- out-of-fold scores
-
-def oof_scores(model, X, Y, *, n_splits=5, random_state=None, fit_params=None, score_fn, n_jobs=None):
-    """Out-of-fold scores of ``model`` on its training data, for thresholds without a validation split.
-
-    Each document is scored once, by a clone of ``model`` fitted on the other folds of a
-    multi-label stratified k-fold (Sechidis et al. 2011, via ``iterative-stratification``).
-
-    Parameters
-    ----------
-    model : estimator
-        Unfitted multi-label model; cloned per fold. A resampling strategy belongs inside it
-        (a model that resamples its own training data), so that synthetic documents are
-        built from one fold's training part only.
-    X : array-like or sparse matrix of shape (n_samples, n_features)
-    Y : array-like of shape (n_samples, n_labels)
-    n_splits : int, default=5
-    random_state : int, RandomState instance or None
-        Seeds the fold assignment.
-    fit_params : dict, optional
-        Keyword arguments for ``model.fit``; arrays with one entry per sample (e.g.
-        ``sample_weight``) are split with the folds.
-    score_fn : callable
-        ``score_fn(fitted_model, X) -> (scores, kind)``, e.g. :func:`mltc.models.scores.predict_scores`.
-    n_jobs : int, optional
-        Folds fitted in parallel (joblib); None is one at a time.
-
-    Returns
-    -------
-    scores : ndarray of shape (n_samples, n_labels)
-    """
-    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
-
-    Y = np.asarray(Y)
-    n = _num_samples(X)
-    if Y.ndim != 2 or Y.shape[0] != n:
-        raise ValueError(f"Y must be a (n_samples, n_labels) matrix matching X's {n} rows; got shape {Y.shape}.")
-    if not isinstance(n_splits, Integral) or n_splits < 2 or n_splits > n:
-        raise ValueError(f"n_splits must be an integer between 2 and the number of documents ({n}); "
-                         f"got {n_splits!r}.")
-    fit_params = dict(fit_params or {})
-    rng = check_random_state(random_state)
-    if Y.shape[1] == 1:
-        # iterative stratification needs two labels or more; one label is ordinary stratification
-        from sklearn.model_selection import StratifiedKFold
-
-        cv, target = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=rng), Y[:, 0]
-    else:
-        cv, target = MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=rng), Y
-    out = np.full(Y.shape, np.nan)
-    kinds = set()
-
-    def fold(train_idx, test_idx):
-        params = {k: (_safe_indexing(v, train_idx) if _is_per_sample(v, n) else v) for k, v in fit_params.items()}
-        fitted = clone(model).fit(_safe_indexing(X, train_idx), Y[train_idx], **params)
-        return score_fn(fitted, _safe_indexing(X, test_idx))
-
-    folds = list(cv.split(np.zeros((n, 1)), target))
-    results = Parallel(n_jobs=n_jobs)(delayed(fold)(tr, te) for tr, te in folds)
-    for (_, test_idx), (s, kind) in zip(folds, results):
-        s = np.asarray(s, dtype=np.float64)
-        if s.shape != (test_idx.size, Y.shape[1]):
-            raise ValueError(f"score_fn returned shape {s.shape} for a fold of {test_idx.size} documents and "
-                             f"{Y.shape[1]} labels; it must return one column per label.")
-        kinds.add(kind)
-        out[test_idx] = s
-    if len(kinds) > 1:
-        raise ValueError(f"The folds gave different score kinds {sorted(kinds)}; the model must score consistently.")
-    return out
-
-
-def _is_per_sample(v, n) -> bool:
-    return hasattr(v, "shape") and getattr(v, "ndim", 0) >= 1 and v.shape[0] == n or (
-        isinstance(v, (list, tuple)) and len(v) == n)

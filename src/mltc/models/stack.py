@@ -342,7 +342,7 @@ class ScoreStack(ScoreAverage):
 
         ``feature_blocks`` as in :meth:`ScoreAverage.fit`.
         """
-        from mltc.thresholds import oof_scores
+        from mltc.model_selection import oof_scores
 
         validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
                                        caller_name=type(self).__name__)
