@@ -300,7 +300,8 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
     thr = getattr(thresholder, "thresholds_", None)
     if thr is not None:
         report["threshold"] = np.broadcast_to(np.asarray(thr, dtype=float), (dataset.n_labels,))
-    summary = thresholder.summary_() if callable(getattr(thresholder, "summary_", None)) else {}
+    summary = getattr(thresholder, "summary_", None) or {}
+    summary = summary() if callable(summary) else summary  # a rule written before summary_ was an attribute
     return RunResult(metrics=metrics, val_metrics=val_metrics, per_label=report, profiles=profiles,
                      thresholds=None if thr is None else np.asarray(thr, dtype=float), threshold_summary=summary,
                      timings=dict(timer), label_names=list(dataset.label_names),
@@ -311,5 +312,5 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
                      dataset_description=dataset.description,
                      # per-document test output, for paired bootstrap comparisons between runs
                      extra={"test_index": te, "test_pred": P_te, "test_scores": S_te},
-                     details=collect_details(strategy=strategy, model=fitted, thresholds=thresholder,
-                                             augment=augmenter))
+                     # the thresholder's summary_ is logged as threshold_* (threshold_summary)
+                     details=collect_details(strategy=strategy, model=fitted, augment=augmenter))

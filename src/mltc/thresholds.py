@@ -283,8 +283,14 @@ class BaseThreshold(BaseEstimator):
     def _predict(self, scores):
         return scores >= self.thresholds_[None, :]
 
+    @property
     def summary_(self) -> dict:
-        """Scalars worth logging (e.g. the threshold, or the spread of per-label thresholds)."""
+        """Scalars worth logging (e.g. the threshold, or the spread of per-label thresholds), as a dict
+        (an attribute, as on strategies and models; a subclass adds its own in :meth:`_summary`)."""
+        check_is_fitted(self, "n_labels_")
+        return self._summary()
+
+    def _summary(self) -> dict:
         check_is_fitted(self, "n_labels_")
         t = self.thresholds_
         if t is None:
@@ -372,8 +378,8 @@ class GlobalThreshold(BaseThreshold):
         self.best_score_ = float(curve[best])
         self.thresholds_ = np.full(self.n_labels_, grid[best])
 
-    def summary_(self):
-        return {**super().summary_(), f"val_{self.metric}": self.best_score_}
+    def _summary(self):
+        return {**super()._summary(), f"val_{self.metric}": self.best_score_}
 
 
 class PerLabelThreshold(BaseThreshold):
@@ -469,8 +475,8 @@ class PerLabelThreshold(BaseThreshold):
         self.best_score_ = np.where(use_fb, np.nan, best)
         self.source_ = np.where(use_fb, f"fallback_{self.fallback}", "shrunk" if lam > 0 else "tuned")
 
-    def summary_(self):
-        out = super().summary_()
+    def _summary(self):
+        out = super()._summary()
         out["n_fallback"] = int(np.char.startswith(self.source_.astype(str), "fallback").sum())
         out["global_threshold"] = self.global_threshold_
         return out
@@ -562,8 +568,8 @@ class SCut(BaseThreshold):
         self.best_score_ = best
         self.source_ = np.where(low, "fbr", "tuned")
 
-    def summary_(self):
-        return {**super().summary_(), "n_fbr": int((self.source_ == "fbr").sum())}
+    def _summary(self):
+        return {**super()._summary(), "n_fbr": int((self.source_ == "fbr").sum())}
 
 
 # --------------------------------------------------------------------------- rank rules
@@ -604,7 +610,7 @@ class PCut(BaseThreshold):
     def _predict(self, scores):
         return _ranks_desc(scores, axis=0) < self.n_selected(scores.shape[0])[None, :]
 
-    def summary_(self):
+    def _summary(self):
         return {"prevalence_mean": float(self.prevalence_.mean())}
 
 
@@ -656,7 +662,7 @@ class RCut(BaseThreshold):
         np.put_along_axis(pred, top, True, axis=1)
         return pred
 
-    def summary_(self):
+    def _summary(self):
         return {"k": self.k_}
 
 

@@ -37,7 +37,24 @@ class _Uniforms:
         return self.buf[self.pos - 1]
 
 
-class MLROS(BaseMultilabelSampler):
+class _PercentageSampler(BaseMultilabelSampler):
+    """What the four random samplers share: a budget of ``percentage`` % of the input rows, and a seed."""
+
+    @staticmethod
+    def constraints(max_percentage):
+        """``percentage`` in [0, max_percentage) (None: no upper bound) and ``random_state``."""
+        return {"percentage": [Interval(Real, 0, max_percentage, closed="left")], "random_state": ["random_state"]}
+
+    def __init__(self, *, percentage=25.0, random_state=None):
+        self.percentage = percentage
+        self.random_state = random_state
+
+    def _budget(self, n):
+        """Rows to clone or delete: ``percentage`` % of ``n``, rounded down."""
+        return int(n * self.percentage / 100)
+
+
+class MLROS(_PercentageSampler):
     """ML-ROS: random oversampling of the instances of minority labels.
 
     One bag per minority label (IRLbl > MeanIR of the input). Bags take turns
@@ -70,18 +87,10 @@ class MLROS(BaseMultilabelSampler):
     (7, 2)
     """
 
-    _parameter_constraints = {
-        "percentage": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
-    }
-
-    def __init__(self, *, percentage=25.0, random_state=None):
-        self.percentage = percentage
-        self.random_state = random_state
+    _parameter_constraints = _PercentageSampler.constraints(max_percentage=None)
 
     def _fit_resample(self, X, Y, rng):
-        n = Y.shape[0]
-        budget = int(n * self.percentage / 100)
+        n, budget = Y.shape[0], self._budget(Y.shape[0])
         counts = label_counts(Y)
         mir = mean_ir(counts=counts)
         ir = irlbl(counts=counts)
@@ -122,7 +131,7 @@ def _round_robin_clone(Y, labels, budget, mir, counts, rng):
     return clones
 
 
-class MLRUS(BaseMultilabelSampler):
+class MLRUS(_PercentageSampler):
     """ML-RUS: random undersampling of the instances of majority labels.
 
     One bag per majority label (IRLbl < MeanIR of the input). Bags take turns
@@ -148,18 +157,10 @@ class MLRUS(BaseMultilabelSampler):
         Labels that had a bag.
     """
 
-    _parameter_constraints = {
-        "percentage": [Interval(Real, 0, 100, closed="left")],
-        "random_state": ["random_state"],
-    }
-
-    def __init__(self, *, percentage=25.0, random_state=None):
-        self.percentage = percentage
-        self.random_state = random_state
+    _parameter_constraints = _PercentageSampler.constraints(max_percentage=100)
 
     def _fit_resample(self, X, Y, rng):
-        n = Y.shape[0]
-        budget = int(n * self.percentage / 100)
+        n, budget = Y.shape[0], self._budget(Y.shape[0])
         counts = label_counts(Y)
         mir = mean_ir(counts=counts)
         ir = irlbl(counts=counts)
@@ -244,7 +245,7 @@ def _share(budget, needs):
     return alloc
 
 
-class LPROS(BaseMultilabelSampler):
+class LPROS(_PercentageSampler):
     """LP-ROS: random oversampling of minority label sets (label powerset view).
 
     Label sets are classes; meanSize = |D| / number of distinct label sets. Bags
@@ -266,18 +267,10 @@ class LPROS(BaseMultilabelSampler):
     mean_size_ : float
     """
 
-    _parameter_constraints = {
-        "percentage": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
-    }
-
-    def __init__(self, *, percentage=25.0, random_state=None):
-        self.percentage = percentage
-        self.random_state = random_state
+    _parameter_constraints = _PercentageSampler.constraints(max_percentage=None)
 
     def _fit_resample(self, X, Y, rng):
-        n = Y.shape[0]
-        budget = int(n * self.percentage / 100)
+        n, budget = Y.shape[0], self._budget(Y.shape[0])
         ids, sizes = _labelset_ids(Y)
         self.mean_size_ = n / len(sizes)
         small = np.flatnonzero(sizes < self.mean_size_)
@@ -290,7 +283,7 @@ class LPROS(BaseMultilabelSampler):
         return take_rows(X, idx), Y[idx], idx
 
 
-class LPRUS(BaseMultilabelSampler):
+class LPRUS(_PercentageSampler):
     """LP-RUS: random undersampling of majority label sets (label powerset view).
 
     Bags larger than meanSize = |D| / number of label sets share a deletion
@@ -311,18 +304,10 @@ class LPRUS(BaseMultilabelSampler):
     mean_size_ : float
     """
 
-    _parameter_constraints = {
-        "percentage": [Interval(Real, 0, 100, closed="left")],
-        "random_state": ["random_state"],
-    }
-
-    def __init__(self, *, percentage=25.0, random_state=None):
-        self.percentage = percentage
-        self.random_state = random_state
+    _parameter_constraints = _PercentageSampler.constraints(max_percentage=100)
 
     def _fit_resample(self, X, Y, rng):
-        n = Y.shape[0]
-        budget = int(n * self.percentage / 100)
+        n, budget = Y.shape[0], self._budget(Y.shape[0])
         ids, sizes = _labelset_ids(Y)
         self.mean_size_ = n / len(sizes)
         big = np.flatnonzero(sizes > self.mean_size_)

@@ -289,7 +289,7 @@ def check_threshold_fit_predict(name, est):
     assert rule.fit(S, Y, Y_train=Y) is rule, f"{name}.fit must return self"
     P = rule.predict(S)
     assert P.shape == S.shape and P.dtype == np.int8 and set(np.unique(P)) <= {0, 1}
-    summary = rule.summary_()
+    summary = rule.summary_
     assert isinstance(summary, dict) and all(isinstance(v, (int, float)) for v in summary.values())
 
 
