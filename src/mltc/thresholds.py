@@ -1,5 +1,9 @@
 """Decision rules: turn an (n, L) score matrix into 0/1 label predictions.
 
+(Over 500 lines on purpose: the eight rules share private helpers, the block-wise threshold counts, the
+rank helpers and the top-label fill, and read best side by side; the planned split is a package with
+``base``, ``cuts`` and ``ranks`` behind the same ``mltc.thresholds`` names, once no parallel change touches it.)
+
 Every rule is fitted on validation scores (or out-of-fold training scores, see
 :func:`mltc.model_selection.oof_scores`) and then applied unchanged to test scores; ``predict`` never
 sees labels. Two families:

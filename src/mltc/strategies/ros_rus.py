@@ -91,9 +91,7 @@ class MLROS(_PercentageSampler):
 
     def _fit_resample(self, X, Y, rng):
         n, budget = Y.shape[0], self._budget(Y.shape[0])
-        counts = label_counts(Y)
-        mir = mean_ir(counts=counts)
-        ir = irlbl(counts=counts)
+        counts, mir, ir = _imbalance(Y)
         minority = np.flatnonzero(np.isfinite(ir) & (ir > mir))
         self.minority_labels_ = minority
         clones = _round_robin_clone(Y, minority, budget, mir, counts, rng)
@@ -101,14 +99,23 @@ class MLROS(_PercentageSampler):
         return take_rows(X, idx), Y[idx], idx
 
 
-def _round_robin_clone(Y, labels, budget, mir, counts, rng):
-    # a Python loop on purpose: each clone changes the counts that decide the next step
+def _imbalance(Y):
+    """Positive counts, MeanIR and IRLbl of ``Y``: what decides ML-ROS's and ML-RUS's bags."""
+    counts = label_counts(Y)
+    return counts, mean_ir(counts=counts), irlbl(counts=counts)
+
+
+def _bags(Y, labels, counts):
+    """The round robin's state, as Python lists: each row's labels, the counts, the bags of ``labels``."""
     indptr, indices = (a.tolist() for a in row_label_lists(Y))
     cnt = counts.tolist()
-    maxc = max(cnt) if cnt else 0
     bags = [np.flatnonzero(Y[:, lab]).tolist() for lab in labels]
-    active = list(range(len(labels)))
-    labels = labels.tolist()
+    return indptr, indices, cnt, (max(cnt) if cnt else 0), bags, list(range(len(labels))), labels.tolist()
+
+
+def _round_robin_clone(Y, labels, budget, mir, counts, rng):
+    # a Python loop on purpose: each clone changes the counts that decide the next step
+    indptr, indices, cnt, maxc, bags, active, labels = _bags(Y, labels, counts)
     draw = _Uniforms(rng)
     clones = []
     while budget > 0 and active:
@@ -161,9 +168,7 @@ class MLRUS(_PercentageSampler):
 
     def _fit_resample(self, X, Y, rng):
         n, budget = Y.shape[0], self._budget(Y.shape[0])
-        counts = label_counts(Y)
-        mir = mean_ir(counts=counts)
-        ir = irlbl(counts=counts)
+        counts, mir, ir = _imbalance(Y)
         majority = np.flatnonzero(np.isfinite(ir) & (ir < mir))
         self.majority_labels_ = majority
         deleted = _round_robin_delete(Y, majority, budget, mir, counts, rng)
@@ -172,12 +177,7 @@ class MLRUS(_PercentageSampler):
 
 
 def _round_robin_delete(Y, labels, budget, mir, counts, rng):
-    indptr, indices = (a.tolist() for a in row_label_lists(Y))
-    cnt = counts.tolist()
-    maxc = max(cnt) if cnt else 0
-    bags = [np.flatnonzero(Y[:, lab]).tolist() for lab in labels]
-    active = list(range(len(labels)))
-    labels = labels.tolist()
+    indptr, indices, cnt, maxc, bags, active, labels = _bags(Y, labels, counts)
     deleted = bytearray(Y.shape[0])
     draw = _Uniforms(rng)
     while budget > 0 and active:
