@@ -9,6 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_object, instantiate
 from omegaconf import OmegaConf
 
+from _optional import skip_if_needs_missing_extra
 from mltc.app import CONF_DIR, ConfigError, check_targets
 
 GROUPS = ["split", "features", "strategy", "model", "thresholds", "tracking"]
@@ -49,6 +50,7 @@ def test_default_config_composes():
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_instantiates(group, option):
     cfg = compose_cfg([f"{group}={option}"])
+    skip_if_needs_missing_extra(cfg[group])
     obj = instantiate(cfg[group], _convert_="all")
     assert_built(cfg[group], obj)
     if group in ("strategy",):
@@ -69,6 +71,7 @@ def test_every_dataset_option_composes():
 def test_experiment_overlays_build_every_object(option):
     # an overlay may inherit keys the overridden group's class does not take: build them all, not just compose
     cfg = compose_cfg([f"experiment={option}"])
+    skip_if_needs_missing_extra(cfg)
     check_targets(cfg)
     for group in ("split", "features", "augment", "strategy", "model", "thresholds"):
         if cfg.get(group) is not None:
