@@ -114,3 +114,13 @@ def test_configs_use_the_new_paths():
     for p in Path(CONF_DIR).rglob("*.yaml"):
         text = p.read_text()
         assert not [t for t in old if f"_target_: {t}\n" in text and t.startswith(("mltc.encoders", "mltc.feature_"))], p
+
+
+if __name__ == "__main__":
+    # After an INTENDED change of what runs compute (a new default, a renamed key), print the hashes of today's
+    # configs to review and record: PYTHONPATH=src python tests/test_config_hash.py
+    import sys
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        json.dump({key: config_hash(OmegaConf.to_container(compose("config", overrides=[key]), resolve=True))
+                   for key in sorted(set(BEFORE) | set(NEW))}, sys.stdout, indent=1, sort_keys=True)
