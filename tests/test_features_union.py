@@ -12,7 +12,7 @@ from sklearn.utils.estimator_checks import (
     check_no_attributes_set_in_init,
 )
 
-from mltc.feature_union import TextUnion, repeat_title
+from mltc.features.union import TextUnion, repeat_title
 from mltc.features import TextUnion as ExportedTextUnion
 
 TRAIN = ["Gold prices rise\nGold rose 3 dlrs an ounce in Zurich on Monday.",
@@ -156,7 +156,7 @@ def test_word_char_minilm_config_extends_word_char():
     from hydra.utils import instantiate
 
     from mltc.app import CONF_DIR
-    from mltc.encoders import SentenceEncoder
+    from mltc.features.sentence import SentenceEncoder
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         two = instantiate(compose("config", overrides=["features=tfidf_word_char"]).features, _convert_="all")
         three = instantiate(compose("config", overrides=["features=tfidf_word_char_minilm"]).features,
@@ -170,7 +170,7 @@ def test_word_char_minilm_config_extends_word_char():
 
 
 def test_title_only_vectorizes_first_lines_and_pads_in_a_union():
-    from mltc.feature_union import TitleOnly
+    from mltc.features.union import TitleOnly
     t = TitleOnly(_word())
     T = t.fit_transform(TRAIN)
     titles = [x.split("\n", 1)[0] for x in TRAIN]

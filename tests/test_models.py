@@ -12,6 +12,7 @@ from sklearn.utils.estimator_checks import (check_get_params_invariance, check_n
                                             check_set_params)
 from xgboost import XGBClassifier
 
+from _optional import skip_if_needs_missing_extra
 from mltc.models import BinaryRelevance, predict_scores
 from mltc.models.boosting import BoostedBinaryRelevance, chi2_per_label
 from mltc.models.stack import ScoreAverage
@@ -259,6 +260,7 @@ def test_every_model_option_fits_and_scores(option, synthetic_features):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"model={option}"])
         cfg = compose(config_name="config", overrides=[f"model={option}", *_shrink(cfg.model)])
+    skip_if_needs_missing_extra(cfg.model)
     model = instantiate(cfg.model, _convert_="all")
     X, Y = synthetic_features
     model.fit(X[:200], Y[:200])

@@ -13,7 +13,7 @@ from sklearn.utils.estimator_checks import check_get_params_invariance, check_no
 
 from mltc.models import BinaryRelevance
 from mltc.models.stack import ScoreAverage, ScoreStack, _logit_scores, stack_features
-from mltc.thresholds import oof_scores
+from mltc.model_selection import oof_scores
 
 
 @pytest.fixture(scope="module")

@@ -60,9 +60,18 @@ def _div(num, den):
     return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den != 0)
 
 
+def f1_from_tp_fp_fn(tp, fp, fn):
+    """Elementwise F1 = 2 tp / (2 tp + fp + fn) from counts; 0 where a label has no support and no prediction.
+
+    The one definition of F1 from counts: metrics, threshold search and the bootstrap all use it.
+    """
+    tp, fp, fn = (np.asarray(a, dtype=float) for a in (tp, fp, fn))
+    return _div(2 * tp, 2 * tp + fp + fn)
+
+
 def _prf(tp, fp, fn):
     p, r = _div(tp, tp + fp), _div(tp, tp + fn)
-    return p, r, _div(2 * tp, 2 * tp + fp + fn)
+    return p, r, f1_from_tp_fp_fn(tp, fp, fn)
 
 
 def average_precision(y_true, y_score) -> float:

@@ -9,6 +9,7 @@ logs the :class:`RunResult`.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,6 +21,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from mltc.data.base import DataError, Dataset
+from mltc.features import feature_blocks
 from mltc.imbalance import imbalance_profile, label_counts
 from mltc.metrics import evaluate
 from mltc.models.binary_relevance import accepts_sample_weight
@@ -66,9 +68,9 @@ class ResampledModel(BaseEstimator):
         self.strategy = strategy
         self.model = model
 
-    def fit(self, X, Y):
+    def fit(self, X, Y, feature_blocks=None):
         strategy = self.strategy if self.strategy is not None else NoStrategy()
-        self.model_ = _fit_model(self.model, *_resample(strategy, X, Y))
+        self.model_ = _fit_model(self.model, *_resample(strategy, X, Y), feature_blocks=feature_blocks)
         self.score_kind_ = score_kind(self.model_)
         return self
 
@@ -87,13 +89,19 @@ def _resample(strategy, X, Y):
     return X2, Y2, None
 
 
-def _fit_model(model, X, Y, sample_weight):
+def _fit_model(model, X, Y, sample_weight, feature_blocks=None):
+    # a model that picks feature blocks by name (ScoreAverage columns) learns where they are from the featurizer
+    kw = {"feature_blocks": feature_blocks} if feature_blocks and _takes(model.fit, "feature_blocks") else {}
     if sample_weight is not None:
         if not accepts_sample_weight(model):
             raise TypeError(f"the strategy produced sample weights but {type(model).__name__}.fit does not accept "
                             "sample_weight; pick a resampling strategy or a model that takes weights.")
-        return model.fit(X, Y, sample_weight=sample_weight)
-    return model.fit(X, Y)
+        return model.fit(X, Y, sample_weight=sample_weight, **kw)
+    return model.fit(X, Y, **kw)
+
+
+def _takes(fn, name) -> bool:
+    return name in inspect.signature(fn).parameters
 
 
 class _Timer(dict):
@@ -258,7 +266,7 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
     profiles["train_resampled"] = imbalance_profile(Y_fit, dataset.label_names)
 
     with timer("fit"):
-        fitted = _fit_model(model, X_fit, Y_fit, w_fit)
+        fitted = _fit_model(model, X_fit, Y_fit, w_fit, feature_blocks=feature_blocks(featurizer))
 
     t_wait = time.perf_counter()
     (X_va, X_te), _ = held_out.result()
@@ -267,10 +275,11 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
     timer["featurize"] += time.perf_counter() - t_wait
     with timer("thresholds"):
         if needs_oof:
-            from mltc.thresholds import oof_scores
+            from mltc.model_selection import oof_scores
             # out-of-fold scores on the training rows, with the strategy applied inside each fold
             tune_scores = oof_scores(ResampledModel(strategy=clone(strategy), model=clone(model)), X_tr, Y_tr_aug,
                                      n_splits=thresholder.n_splits, random_state=random_state,
+                                     fit_params={"feature_blocks": feature_blocks(featurizer)},
                                      score_fn=predict_scores)
             tune_Y = Y_tr_aug
             kind = predict_scores(fitted, X_te[:1])[1]
@@ -304,7 +313,8 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
     thr = getattr(thresholder, "thresholds_", None)
     if thr is not None:
         report["threshold"] = np.broadcast_to(np.asarray(thr, dtype=float), (dataset.n_labels,))
-    summary = thresholder.summary_() if callable(getattr(thresholder, "summary_", None)) else {}
+    summary = getattr(thresholder, "summary_", None) or {}
+    summary = summary() if callable(summary) else summary  # a rule written before summary_ was an attribute
     return RunResult(metrics=metrics, val_metrics=val_metrics, per_label=report, profiles=profiles,
                      thresholds=None if thr is None else np.asarray(thr, dtype=float), threshold_summary=summary,
                      timings=dict(timer), label_names=list(dataset.label_names),
@@ -315,6 +325,6 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
                      dataset_description=dataset.description,
                      # per-document test output, for paired bootstrap comparisons between runs
                      extra={"test_index": te, "test_pred": P_te, "test_scores": S_te, **val_out},
-                     details=collect_details(strategy=strategy, model=fitted, thresholds=thresholder,
-                                             augment=augmenter),
+                     # the thresholder's summary_ is logged as threshold_* (threshold_summary)
+                     details=collect_details(strategy=strategy, model=fitted, augment=augmenter),
                      fitted={"featurizer": featurizer, "model": fitted, "thresholds": thresholder})

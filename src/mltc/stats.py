@@ -14,6 +14,8 @@ import pandas as pd
 from scipy import stats
 from sklearn.utils import check_random_state
 
+from mltc.metrics import f1_from_tp_fp_fn
+
 __all__ = ["f1_from_counts", "doc_counts", "paired_bootstrap", "BootstrapDraws", "friedman_nemenyi", "nemenyi_cd",
            "plot_cd_diagram"]
 
@@ -36,8 +38,7 @@ def f1_from_counts(tp, fp, fn, metric: str):
         tp, fp, fn = tp.sum(-1), fp.sum(-1), fn.sum(-1)
     elif metric != "macro_f1":
         raise ValueError(f"metric={metric!r} is not supported by the bootstrap; use one of {', '.join(METRICS)}.")
-    den = 2 * tp + fp + fn
-    f1 = np.divide(2 * tp, den, out=np.zeros_like(den), where=den > 0)
+    f1 = f1_from_tp_fp_fn(tp, fp, fn)
     return f1 if metric == "micro_f1" else f1.mean(-1)
 
 

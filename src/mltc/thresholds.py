@@ -1,7 +1,11 @@
 """Decision rules: turn an (n, L) score matrix into 0/1 label predictions.
 
+(Over 500 lines on purpose: the eight rules share private helpers, the block-wise threshold counts, the
+rank helpers and the top-label fill, and read best side by side; the planned split is a package with
+``base``, ``cuts`` and ``ranks`` behind the same ``mltc.thresholds`` names, once no parallel change touches it.)
+
 Every rule is fitted on validation scores (or out-of-fold training scores, see
-:func:`oof_scores`) and then applied unchanged to test scores; ``predict`` never
+:func:`mltc.model_selection.oof_scores`) and then applied unchanged to test scores; ``predict`` never
 sees labels. Two families:
 
 * threshold rules (``thresholds_`` is an (L,) array; predict ``score >= threshold``):
@@ -27,13 +31,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, clone
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
-from mltc.metrics import THRESHOLD_METRICS
+from mltc.metrics import THRESHOLD_METRICS, f1_from_tp_fp_fn
+from mltc.model_selection import oof_scores  # noqa: F401 (its old home; import it from mltc.model_selection)
+
 from mltc.progress import track
 
 __all__ = [
@@ -146,9 +150,8 @@ def _threshold_counts(scores, Y, candidates, *, at_least_one=False, per_doc=Fals
 
 
 def _f1(tp, pred, pos):
-    # zero_division=0, as in mltc.metrics
-    denom = pred + pos
-    return np.divide(2.0 * tp, denom, out=np.zeros(np.broadcast(tp, denom).shape), where=denom > 0)
+    """F1 from true positives, predicted positives and actual positives."""
+    return f1_from_tp_fp_fn(tp, np.subtract(pred, tp), np.subtract(pos, tp))
 
 
 def _global_curve(scores, Y, candidates, metric, at_least_one):
@@ -286,8 +289,14 @@ class BaseThreshold(BaseEstimator):
     def _predict(self, scores):
         return scores >= self.thresholds_[None, :]
 
+    @property
     def summary_(self) -> dict:
-        """Scalars worth logging (e.g. the threshold, or the spread of per-label thresholds)."""
+        """Scalars worth logging (e.g. the threshold, or the spread of per-label thresholds), as a dict
+        (an attribute, as on strategies and models; a subclass adds its own in :meth:`_summary`)."""
+        check_is_fitted(self, "n_labels_")
+        return self._summary()
+
+    def _summary(self) -> dict:
         check_is_fitted(self, "n_labels_")
         t = self.thresholds_
         if t is None:
@@ -386,8 +395,8 @@ class GlobalThreshold(BaseThreshold):
         self.best_score_ = float(curve[best])
         self.thresholds_ = np.full(self.n_labels_, grid[best])
 
-    def summary_(self):
-        return {**super().summary_(), f"val_{self.metric}": self.best_score_}
+    def _summary(self):
+        return {**super()._summary(), f"val_{self.metric}": self.best_score_}
 
 
 class PerLabelThreshold(BaseThreshold):
@@ -483,8 +492,8 @@ class PerLabelThreshold(BaseThreshold):
         self.best_score_ = np.where(use_fb, np.nan, best)
         self.source_ = np.where(use_fb, f"fallback_{self.fallback}", "shrunk" if lam > 0 else "tuned")
 
-    def summary_(self):
-        out = super().summary_()
+    def _summary(self):
+        out = super()._summary()
         out["n_fallback"] = int(np.char.startswith(self.source_.astype(str), "fallback").sum())
         out["global_threshold"] = self.global_threshold_
         return out
@@ -493,7 +502,7 @@ class PerLabelThreshold(BaseThreshold):
 class PerLabelCVThreshold(PerLabelThreshold):
     """:class:`PerLabelThreshold` fitted on out-of-fold training scores (no validation split).
 
-    The caller computes the scores with :func:`oof_scores` (``n_splits`` multi-label
+    The caller computes the scores with :func:`mltc.model_selection.oof_scores` (``n_splits`` multi-label
     stratified folds on the training split) and refits the model on all training data for
     the test predictions, as LibMultiLabel does. ``fit`` is that of
     :class:`PerLabelThreshold`; ``n_splits`` is read by the caller.
@@ -576,8 +585,8 @@ class SCut(BaseThreshold):
         self.best_score_ = best
         self.source_ = np.where(low, "fbr", "tuned")
 
-    def summary_(self):
-        return {**super().summary_(), "n_fbr": int((self.source_ == "fbr").sum())}
+    def _summary(self):
+        return {**super()._summary(), "n_fbr": int((self.source_ == "fbr").sum())}
 
 
 # --------------------------------------------------------------------------- rank rules
@@ -618,7 +627,7 @@ class PCut(BaseThreshold):
     def _predict(self, scores):
         return _ranks_desc(scores, axis=0) < self.n_selected(scores.shape[0])[None, :]
 
-    def summary_(self):
+    def _summary(self):
         return {"prevalence_mean": float(self.prevalence_.mean())}
 
 
@@ -670,7 +679,7 @@ class RCut(BaseThreshold):
         np.put_along_axis(pred, top, True, axis=1)
         return pred
 
-    def summary_(self):
+    def _summary(self):
         return {"k": self.k_}
 
 
@@ -703,79 +712,3 @@ class MCut(BaseThreshold):
         n_keep = gap.argmax(axis=1) + 1
         n_keep[gap.max(axis=1) <= 0] = 0  # all scores equal: no gap to cut at
         return _ranks_desc(scores, axis=1) < n_keep[:, None]
-
-
-# --------------------------------------------------------------------------- out-of-fold scores
-
-def oof_scores(model, X, Y, *, n_splits=5, random_state=None, fit_params=None, score_fn, n_jobs=None):
-    """Out-of-fold scores of ``model`` on its training data, for thresholds without a validation split.
-
-    Each document is scored once, by a clone of ``model`` fitted on the other folds of a
-    multi-label stratified k-fold (Sechidis et al. 2011, via ``iterative-stratification``).
-
-    Parameters
-    ----------
-    model : estimator
-        Unfitted multi-label model; cloned per fold. A resampling strategy belongs inside it
-        (a model that resamples its own training data), so that synthetic documents are
-        built from one fold's training part only.
-    X : array-like or sparse matrix of shape (n_samples, n_features)
-    Y : array-like of shape (n_samples, n_labels)
-    n_splits : int, default=5
-    random_state : int, RandomState instance or None
-        Seeds the fold assignment.
-    fit_params : dict, optional
-        Keyword arguments for ``model.fit``; arrays with one entry per sample (e.g.
-        ``sample_weight``) are split with the folds.
-    score_fn : callable
-        ``score_fn(fitted_model, X) -> (scores, kind)``, e.g. :func:`mltc.models.scores.predict_scores`.
-    n_jobs : int, optional
-        Folds fitted in parallel (joblib); None is one at a time.
-
-    Returns
-    -------
-    scores : ndarray of shape (n_samples, n_labels)
-    """
-    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
-
-    Y = np.asarray(Y)
-    n = _num_samples(X)
-    if Y.ndim != 2 or Y.shape[0] != n:
-        raise ValueError(f"Y must be a (n_samples, n_labels) matrix matching X's {n} rows; got shape {Y.shape}.")
-    if not isinstance(n_splits, Integral) or n_splits < 2 or n_splits > n:
-        raise ValueError(f"n_splits must be an integer between 2 and the number of documents ({n}); "
-                         f"got {n_splits!r}.")
-    fit_params = dict(fit_params or {})
-    rng = check_random_state(random_state)
-    if Y.shape[1] == 1:
-        # iterative stratification needs two labels or more; one label is ordinary stratification
-        from sklearn.model_selection import StratifiedKFold
-
-        cv, target = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=rng), Y[:, 0]
-    else:
-        cv, target = MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=rng), Y
-    out = np.full(Y.shape, np.nan)
-    kinds = set()
-
-    def fold(train_idx, test_idx):
-        params = {k: (_safe_indexing(v, train_idx) if _is_per_sample(v, n) else v) for k, v in fit_params.items()}
-        fitted = clone(model).fit(_safe_indexing(X, train_idx), Y[train_idx], **params)
-        return score_fn(fitted, _safe_indexing(X, test_idx))
-
-    folds = list(cv.split(np.zeros((n, 1)), target))
-    results = Parallel(n_jobs=n_jobs)(delayed(fold)(tr, te) for tr, te in track(folds, "out-of-fold folds"))
-    for (_, test_idx), (s, kind) in zip(folds, results):
-        s = np.asarray(s, dtype=np.float64)
-        if s.shape != (test_idx.size, Y.shape[1]):
-            raise ValueError(f"score_fn returned shape {s.shape} for a fold of {test_idx.size} documents and "
-                             f"{Y.shape[1]} labels; it must return one column per label.")
-        kinds.add(kind)
-        out[test_idx] = s
-    if len(kinds) > 1:
-        raise ValueError(f"The folds gave different score kinds {sorted(kinds)}; the model must score consistently.")
-    return out
-
-
-def _is_per_sample(v, n) -> bool:
-    return hasattr(v, "shape") and getattr(v, "ndim", 0) >= 1 and v.shape[0] == n or (
-        isinstance(v, (list, tuple)) and len(v) == n)

@@ -92,14 +92,46 @@ def details_metrics(details: dict) -> dict:
 _HASH_NEUTRAL = LATER_OPTIONS
 
 
+# Where a component's ``_target_`` pointed when runs were first logged. A class that moves (or gains a second
+# import path) hashes under that first path, so resume and compare still match the runs logged before the move.
+# Moving a class: add its new path(s) here.
+_LOGGED_TARGETS = {
+    # src/mltc/{features,feature_union,encoders}.py -> the package src/mltc/features/
+    "mltc.features.tfidf.make_tfidf": "mltc.features.make_tfidf",
+    "mltc.features.union.TextUnion": "mltc.features.TextUnion",
+    "mltc.feature_union.TextUnion": "mltc.features.TextUnion",
+    "mltc.features.TitleOnly": "mltc.feature_union.TitleOnly",
+    "mltc.features.union.TitleOnly": "mltc.feature_union.TitleOnly",
+    "mltc.features.SentenceEncoder": "mltc.encoders.SentenceEncoder",
+    "mltc.features.sentence.SentenceEncoder": "mltc.encoders.SentenceEncoder",
+    "mltc.features.RawText": "mltc.encoders.RawText",
+    "mltc.features.sentence.RawText": "mltc.encoders.RawText",
+    "mltc.features.make_tfidf_minilm": "mltc.encoders.make_tfidf_minilm",
+    "mltc.features.sentence.make_tfidf_minilm": "mltc.encoders.make_tfidf_minilm",
+}
+
+
+def _logged_targets(node):
+    """``node`` with every ``_target_`` (at any depth) spelled as in :data:`_LOGGED_TARGETS`."""
+    if isinstance(node, dict):
+        return {k: (_LOGGED_TARGETS.get(v, v) if k == "_target_" and isinstance(v, str) else _logged_targets(v))
+                for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_logged_targets(v) for v in node]
+    return node
+
+
 def config_hash(cfg: dict) -> str:
     """A short, stable hash of a resolved run configuration (what resume matches on).
 
     Tracking settings and the run name do not change what a run computes, so they are left out.
+    A ``_target_`` counts by the class it names, not by the module path it is spelled with today
+    (see ``_LOGGED_TARGETS``): moving a class does not orphan the runs logged before the move.
     """
     import hashlib
 
     body = {k: v for k, v in cfg.items() if k not in ("tracking", "run_name", "hydra")}
+    body = _logged_targets(body)
     for group, neutral in _HASH_NEUTRAL.items():
         if isinstance(body.get(group), dict):
             # so that runs logged before an option existed still match on resume

@@ -32,7 +32,7 @@ of all 10,789 stories take ~31 min once, then come from the embedding cache)::
 ``overlays`` runs conf/experiment/reuters_huang_<name>.yaml end to end (run_pipeline, no MLflow) and
 prints val / test micro-F1 as ``mltc run`` logs them.
 
-Features: ``features=tfidf_word_char`` (mltc.feature_union.TextUnion): sublinear word unigrams, then
+Features: ``features=tfidf_word_char`` (mltc.features.TextUnion): sublinear word unigrams, then
 char_wb 2-5 grams (min_df=2, the 100,000 most frequent, so the char block is the last 100,000 columns
 and overlays address the blocks as ``[0, -100000]`` / ``[-100000, null]``).
 
@@ -287,14 +287,14 @@ def grid(args):
 
 def minilm_view(b, pooling="mean"):
     """features=tfidf_word_char_minilm's embedding block: MiniLM on 150-word windows (overlap 30), pooled."""
-    from mltc.encoders import SentenceEncoder
+    from mltc.features.sentence import SentenceEncoder
     enc = SentenceEncoder(device="cpu", max_seq_length=256, chunk_words=150, chunk_overlap=30, pooling=pooling)
     return b.add_view(f"minilm_{pooling}", enc)
 
 
 def title_view(b):
     """Sublinear word 1-2 gram TF-IDF of the title line alone (Reuters headlines often name the topic)."""
-    from mltc.feature_union import TitleOnly
+    from mltc.features.union import TitleOnly
     from mltc.features import make_tfidf
     return b.add_view("title", TitleOnly(make_tfidf(ngram_range=(1, 2), sublinear_tf=True)))
 

@@ -60,7 +60,8 @@ from bench_reuters_micro import KEYS, Bench, boosters, lr, minilm_view, svm, tit
 
 from mltc.metrics import evaluate
 from mltc.models.stack import _logit_scores, default_meta, stack_features
-from mltc.thresholds import GlobalThreshold, PerLabelThreshold, oof_scores
+from mltc.model_selection import oof_scores
+from mltc.thresholds import GlobalThreshold, PerLabelThreshold
 
 SEED = 42
 

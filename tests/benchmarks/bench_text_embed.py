@@ -14,7 +14,7 @@ import logging
 import time
 from pathlib import Path
 
-from mltc.encoders import SentenceEncoder
+from mltc.features.sentence import SentenceEncoder
 
 
 def _texts(folder: Path) -> list:

@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 
 from mltc.data.base import Dataset
 from mltc.data.goemotions import load_goemotions
-from mltc.encoders import RawText, SentenceEncoder, make_tfidf_minilm
+from mltc.features.sentence import RawText, SentenceEncoder, make_tfidf_minilm
 from mltc.features import make_tfidf
 from mltc.models import BinaryRelevance
 from mltc.pipeline import run_pipeline

@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
 from mltc.data.goemotions import load_goemotions
-from mltc.encoders import SentenceEncoder
+from mltc.features.sentence import SentenceEncoder
 from mltc.features import make_tfidf
 from mltc.models import BinaryRelevance
 from mltc.models.mlp import MLPClassifierHead

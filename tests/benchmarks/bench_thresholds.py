@@ -26,9 +26,10 @@ from mltc.features import make_tfidf
 from mltc.metrics import evaluate
 from mltc.models import BinaryRelevance
 from mltc.models.scores import predict_scores
+from mltc.model_selection import oof_scores
 from mltc.split import DatasetSplitter
 from mltc.thresholds import (
-    FixedThreshold, GlobalThreshold, MCut, PCut, PerLabelCVThreshold, PerLabelThreshold, RCut, SCut, oof_scores,
+    FixedThreshold, GlobalThreshold, MCut, PCut, PerLabelCVThreshold, PerLabelThreshold, RCut, SCut,
 )
 
 DATA = Path(os.environ.get("MLTC_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))

@@ -6,13 +6,13 @@ import logging
 import os
 import sqlite3
 import time
-from numbers import Integral, Real
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, validate_parameter_constraints
+from sklearn.utils._param_validation import HasMethods, validate_parameter_constraints
 
 from mltc.strategies.ros_rus import MLROS
 from mltc.progress import track
@@ -113,8 +113,7 @@ class TextAugmenter(BaseEstimator):
 
     _parameter_constraints = {
         "operation": [HasMethods(["augment"])],
-        "percentage": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
+        **MLROS._parameter_constraints,  # percentage and random_state: ML-ROS's budget decides the copies
         "cache": ["boolean"],
         "cache_dir": [str, os.PathLike, None],
     }
@@ -199,5 +198,5 @@ def _copy_numbers(clones) -> np.ndarray:
 
 
 def _cache_root() -> Path:
-    from mltc.encoders import cache_root
+    from mltc.utils.runtime import cache_root
     return cache_root()

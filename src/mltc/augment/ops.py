@@ -332,8 +332,9 @@ class Paraphrase(AugmentOp):
 
     def augment(self, text, rng):
         self._validate()
+        tok, model = self._load()  # first: a missing model or package is reported as such
         import torch
-        tok, model = self._load()
+
         batch = tok([self.prefix + text], return_tensors="pt", truncation=True).to(self.device)
         # generate() samples from torch's default generator: fork it so the caller's state is restored after
         with torch.random.fork_rng(devices=[]), torch.no_grad():

@@ -3,8 +3,13 @@
 Every loss is elementwise over an (n_samples, n_labels) logit matrix ``z`` and a
 binary label matrix ``Y`` and gives the value, the first and the second
 derivative with respect to ``z``: exactly what a gradient-boosting custom
-objective needs (see :class:`mltc.models.boosting.BoostedBinaryRelevance`) and
-what the torch head reproduces with autograd.
+objective needs (see :class:`mltc.models.boosting.BoostedBinaryRelevance`).
+
+Each loss's value is written once, in :meth:`BinaryLoss._value`, over a small set of array
+operations (``ops``: log-sigmoid, sigmoid, focal term, where, ...). Numpy evaluates it with
+:data:`NUMPY_OPS`; the torch head (:mod:`mltc.models.mlp`) with its torch twin, so autograd gives
+the same loss's gradients there. The numpy derivatives (:meth:`BinaryLoss._derivatives`) are
+closed forms, checked against finite differences of that value (tests/test_losses.py).
 
 A loss may learn label statistics from the training labels in :meth:`fit`
 (class-balanced and distribution-balanced losses do). Per-element weights
@@ -46,6 +51,31 @@ def _log_sigmoid(z):
     return -np.logaddexp(0.0, -z)
 
 
+class NUMPY_OPS:
+    """The array operations :meth:`BinaryLoss._value` is written in, for numpy."""
+
+    log = staticmethod(np.log)
+    where = staticmethod(np.where)
+
+    @staticmethod
+    def log_sigmoid(z):
+        return _log_sigmoid(z)
+
+    @staticmethod
+    def sigmoid(z):
+        return sigmoid(z)
+
+    @staticmethod
+    def focal(u, gamma):
+        """``-(1 - sigmoid(u))**gamma * log sigmoid(u)`` (the value of :func:`focal_term`)."""
+        return focal_term(u, gamma)[0]
+
+    @staticmethod
+    def const(v, like):
+        """``v`` as an array that combines with ``like``."""
+        return np.asarray(v, dtype=np.float64)
+
+
 def focal_term(u, gamma):
     """``f(u) = -(1 - s)**gamma * log(s)`` with ``s = sigmoid(u)``, and its first two derivatives.
 
@@ -64,7 +94,7 @@ def focal_term(u, gamma):
 
 
 class BinaryLoss(BaseEstimator):
-    """Base class: subclasses write :meth:`_terms` (value, gradient, hessian per element).
+    """Base class: subclasses write :meth:`_value` (over ``ops``) and :meth:`_derivatives` (numpy).
 
     Losses are plain parameter holders; label statistics, where a loss needs them,
     are learnt in :meth:`fit` from the training label matrix.
@@ -139,7 +169,16 @@ class BinaryLoss(BaseEstimator):
         out = (w * l, w * g, w * h)
         return tuple(o[:, 0] for o in out) if flat else out
 
-    def _terms(self, z, y, labels):  # pragma: no cover - abstract
+    def _terms(self, z, y, labels):
+        """Value, gradient and hessian per element (a subclass may also write this one method alone)."""
+        return (self._value(NUMPY_OPS, z, y, labels), *self._derivatives(z, y, labels))
+
+    def _value(self, ops, z, y, labels):  # pragma: no cover - abstract
+        """Unweighted elementwise loss of logits ``z`` and targets ``y``, in array operations ``ops``."""
+        raise NotImplementedError
+
+    def _derivatives(self, z, y, labels):  # pragma: no cover - abstract
+        """First and second derivative of :meth:`_value` with respect to ``z`` (numpy)."""
         raise NotImplementedError
 
 
@@ -165,9 +204,12 @@ class WeightedBCE(BinaryLoss):
         Y = np.asarray(Y, dtype=np.float64)
         return self.pos_weight * Y + (1 - Y)
 
-    def _terms(self, z, y, labels):
+    def _value(self, ops, z, y, labels):
+        return -(y * ops.log_sigmoid(z) + (1 - y) * ops.log_sigmoid(-z))
+
+    def _derivatives(self, z, y, labels):
         p = sigmoid(z)
-        return -(y * _log_sigmoid(z) + (1 - y) * _log_sigmoid(-z)), p - y, p * (1 - p)
+        return p - y, p * (1 - p)
 
 
 class FocalLoss(BinaryLoss):
@@ -191,13 +233,16 @@ class FocalLoss(BinaryLoss):
     def _alphas(self):
         return (1.0, 1.0) if self.alpha is None else (self.alpha, 1.0 - self.alpha)
 
-    def _terms(self, z, y, labels):
+    def _value(self, ops, z, y, labels):
         a_pos, a_neg = self._alphas()
-        fp, gp, hp = focal_term(z, self.gamma)
-        fn, gn, hn = focal_term(-z, self.gamma)
+        return y * a_pos * ops.focal(z, self.gamma) + (1 - y) * a_neg * ops.focal(-z, self.gamma)
+
+    def _derivatives(self, z, y, labels):
+        a_pos, a_neg = self._alphas()
+        _, gp, hp = focal_term(z, self.gamma)
+        _, gn, hn = focal_term(-z, self.gamma)
         # d/dz f(-z) = -f'(-z), d2/dz2 f(-z) = f''(-z)
-        return (y * a_pos * fp + (1 - y) * a_neg * fn,
-                y * a_pos * gp - (1 - y) * a_neg * gn,
+        return (y * a_pos * gp - (1 - y) * a_neg * gn,
                 y * a_pos * hp + (1 - y) * a_neg * hn)
 
 
@@ -214,11 +259,14 @@ class LabelSmoothingBCE(BinaryLoss):
     def __init__(self, *, epsilon=0.1):
         self.epsilon = epsilon
 
-    def _terms(self, z, y, labels):
+    def _value(self, ops, z, y, labels):
+        t = y * (1 - self.epsilon) + self.epsilon / 2
+        return -(t * ops.log_sigmoid(z) + (1 - t) * ops.log_sigmoid(-z))
+
+    def _derivatives(self, z, y, labels):
         t = y * (1 - self.epsilon) + self.epsilon / 2
         p = sigmoid(z)
-        l = -(t * _log_sigmoid(z) + (1 - t) * _log_sigmoid(-z))
-        return l, p - t, p * (1 - p)
+        return p - t, p * (1 - p)
 
 
 class ClassBalancedFocalLoss(BinaryLoss):
@@ -266,8 +314,12 @@ class ClassBalancedFocalLoss(BinaryLoss):
             weight = (y2 * wp + (1 - y2) * wn).reshape(y.shape)
         return super()._compute(z, Y, weight, labels)
 
-    def _terms(self, z, y, labels):
-        return FocalLoss(gamma=self.gamma, alpha=None)._terms(z, y, labels)
+    # the class-balanced weights are element weights; the terms are the unweighted focal loss's
+    def _value(self, ops, z, y, labels):
+        return FocalLoss(gamma=self.gamma, alpha=None)._value(ops, z, y, labels)
+
+    def _derivatives(self, z, y, labels):
+        return FocalLoss(gamma=self.gamma, alpha=None)._derivatives(z, y, labels)
 
 
 class DistributionBalancedLoss(BinaryLoss):
@@ -340,14 +392,18 @@ class DistributionBalancedLoss(BinaryLoss):
                              "element_weights(Y_full) once and pass its columns as weight=.")
         return super()._compute(z, Y, weight, labels)
 
-    def _terms(self, z, y, labels):
+    def _value(self, ops, z, y, labels):
+        lam = self.neg_scale
+        zt = z + ops.const(self._columns("shift_", labels, z.shape[1]), z)
+        return self.balance * (y * ops.focal(zt, self.gamma) + (1 - y) * ops.focal(-lam * zt, self.gamma) / lam)
+
+    def _derivatives(self, z, y, labels):
         lam = self.neg_scale
         zt = z + self._columns("shift_", labels, z.shape[1])
-        fp, gp, hp = focal_term(zt, self.gamma)
-        fn, gn, hn = focal_term(-lam * zt, self.gamma)
+        _, gp, hp = focal_term(zt, self.gamma)
+        _, gn, hn = focal_term(-lam * zt, self.gamma)
         b = self.balance
-        return (b * (y * fp + (1 - y) * fn / lam),
-                b * (y * gp - (1 - y) * gn),
+        return (b * (y * gp - (1 - y) * gn),
                 b * (y * hp + (1 - y) * lam * hn))
 
 
@@ -374,8 +430,17 @@ class AsymmetricLoss(BinaryLoss):
         self.gamma_neg = gamma_neg
         self.clip = clip
 
-    def _terms(self, z, y, labels):
-        fp, gp, hp = focal_term(z, self.gamma_pos)
+    def _value(self, ops, z, y, labels):
+        t = ops.sigmoid(z) - self.clip
+        active = t > 0
+        # placeholders where the negative term is switched off keep pow/log (and torch's gradients) finite
+        t = ops.where(active, t, 1.0)
+        one_m = ops.where(active, ops.sigmoid(-z) + self.clip, 1.0)  # 1 - p_m > 0
+        neg = ops.where(active, -t ** self.gamma_neg * ops.log(one_m), 0.0)
+        return y * ops.focal(z, self.gamma_pos) + (1 - y) * neg
+
+    def _derivatives(self, z, y, labels):
+        _, gp, hp = focal_term(z, self.gamma_pos)
         p = sigmoid(z)
         d = p * sigmoid(-z)  # dp/dz
         t = p - self.clip
@@ -385,11 +450,9 @@ class AsymmetricLoss(BinaryLoss):
         log1m = np.log(one_m)
         gn = self.gamma_neg
         tg = t ** gn
-        h = -tg * log1m
         # derivatives in t, then chain rule through p(z)
         ht = -gn * t ** (gn - 1) * log1m + tg / one_m
         htt = (-gn * (gn - 1) * t ** (gn - 2) * log1m + 2 * gn * t ** (gn - 1) / one_m + tg / one_m ** 2)
-        ln = np.where(act, h, 0.0)
         dn = np.where(act, ht * d, 0.0)
         hn = np.where(act, htt * d * d + ht * d * (1 - 2 * p), 0.0)
-        return y * fp + (1 - y) * ln, y * gp + (1 - y) * dn, y * hp + (1 - y) * hn
+        return y * gp + (1 - y) * dn, y * hp + (1 - y) * hn

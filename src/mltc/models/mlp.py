@@ -1,8 +1,8 @@
 """A small PyTorch MLP on the run's features, trained with the imbalance-aware loss family.
 
-The losses are the numpy classes of :mod:`mltc.models.losses` (same parameters,
-same fitted label statistics); :func:`elementwise_loss` evaluates them in torch
-so that autograd gives the gradients. Sparse TF-IDF rows go through
+The losses are the classes of :mod:`mltc.models.losses` (same parameters, same
+fitted label statistics, the same one definition of each value); :func:`elementwise_loss`
+evaluates that definition in torch so that autograd gives the gradients. Sparse TF-IDF rows go through
 ``embedding_bag`` (a sparse-times-dense product that never densifies the batch).
 
 ``import torch`` happens only here: install the ``torch`` extra
@@ -59,49 +59,26 @@ def _focal_term(u, gamma):
     return -torch.exp(gamma * F.logsigmoid(-u)) * log_s
 
 
-def _bce(loss, z, y):
-    return -(y * F.logsigmoid(z) + (1 - y) * F.logsigmoid(-z))
+class TORCH_OPS:
+    """The array operations of :meth:`mltc.models.losses.BinaryLoss._value`, in torch (twin of ``NUMPY_OPS``)."""
 
+    log_sigmoid = staticmethod(F.logsigmoid)
+    sigmoid = staticmethod(torch.sigmoid)
+    log = staticmethod(torch.log)
+    where = staticmethod(torch.where)
+    focal = staticmethod(_focal_term)
 
-def _label_smoothing(loss, z, y):
-    return _bce(loss, z, y * (1 - loss.epsilon) + loss.epsilon / 2)
-
-
-def _focal(loss, z, y):
-    a_pos, a_neg = loss._alphas()
-    return y * a_pos * _focal_term(z, loss.gamma) + (1 - y) * a_neg * _focal_term(-z, loss.gamma)
-
-
-def _cb_focal(loss, z, y):
-    # the class-balanced weights are element weights; the terms are the unweighted focal loss
-    return y * _focal_term(z, loss.gamma) + (1 - y) * _focal_term(-z, loss.gamma)
-
-
-def _db(loss, z, y):
-    lam = loss.neg_scale
-    zt = z + torch.as_tensor(loss.shift_, dtype=z.dtype, device=z.device)
-    return loss.balance * (y * _focal_term(zt, loss.gamma) + (1 - y) * _focal_term(-lam * zt, loss.gamma) / lam)
-
-
-def _asl(loss, z, y):
-    t = torch.sigmoid(z) - loss.clip
-    active = t > 0
-    # placeholders where the negative term is switched off keep pow/log (and their gradients) finite
-    t = torch.where(active, t, torch.ones_like(t))
-    one_m = torch.where(active, torch.sigmoid(-z) + loss.clip, torch.ones_like(t))
-    neg = torch.where(active, -t ** loss.gamma_neg * torch.log(one_m), torch.zeros_like(t))
-    return y * _focal_term(z, loss.gamma_pos) + (1 - y) * neg
-
-
-_TERMS = {WeightedBCE: _bce, LabelSmoothingBCE: _label_smoothing, FocalLoss: _focal,
-          ClassBalancedFocalLoss: _cb_focal, DistributionBalancedLoss: _db, AsymmetricLoss: _asl}
+    @staticmethod
+    def const(v, like):
+        return torch.as_tensor(v, dtype=like.dtype, device=like.device)
 
 
 def elementwise_loss(loss, z, y):
     """Unweighted elementwise value of a :mod:`mltc.models.losses` loss on torch logits.
 
-    Equals ``loss.value(z, y, weight=1)``; the element weights (``loss.element_weights(y)``,
-    per-label positive weights, sample weights) multiply it outside, as in the numpy classes.
+    The loss's own definition (:meth:`~mltc.models.losses.BinaryLoss._value`) evaluated in torch, so it
+    equals ``loss.value(z, y, weight=1)``; the element weights (``loss.element_weights(y)``, per-label
+    positive weights, sample weights) multiply it outside, as in the numpy classes.
 
     Parameters
     ----------
@@ -111,16 +88,18 @@ def elementwise_loss(loss, z, y):
         Logits and binary targets (floating point).
     """
     if loss is None:
-        return _bce(None, z, y)
-    for cls in type(loss).__mro__:
-        if cls in _TERMS:
-            if loss.needs_fit:
-                check_is_fitted(loss, "label_counts_", msg=f"{type(loss).__name__} uses training label counts: "
-                                                           "call fit(Y_train) before evaluating it.")
-            return _TERMS[cls](loss, z, y)
-    raise TypeError(f"{type(loss).__name__} has no torch version; use one of "
-                    f"{', '.join(c.__name__ for c in _TERMS)} (mltc.models.losses) or add its terms to "
-                    "mltc.models.mlp._TERMS.")
+        return WeightedBCE()._value(TORCH_OPS, z, y, None)
+    if not isinstance(loss, BinaryLoss) or type(loss)._value is BinaryLoss._value:
+        raise TypeError(f"{type(loss).__name__} has no torch version: write its value once as "
+                        "_value(self, ops, z, y, labels) (see mltc.models.losses), or use one of "
+                        f"{', '.join(c.__name__ for c in _LOSSES)}.")
+    if loss.needs_fit:
+        check_is_fitted(loss, "label_counts_", msg=f"{type(loss).__name__} uses training label counts: "
+                                                   "call fit(Y_train) before evaluating it.")
+    return loss._value(TORCH_OPS, z, y, None)
+
+
+_LOSSES = (WeightedBCE, LabelSmoothingBCE, FocalLoss, ClassBalancedFocalLoss, DistributionBalancedLoss, AsymmetricLoss)
 
 
 @contextmanager

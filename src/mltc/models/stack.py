@@ -43,14 +43,24 @@ def _logit(p):
     return np.log(p) - np.log1p(-p)
 
 
-def _column_slice(spec, n_features, i):
-    """``slice`` of columns from ``None`` (all) or ``[start, stop]`` (Python slice bounds, None = open)."""
+def _column_slice(spec, n_features, i, feature_blocks=None):
+    """``slice`` of columns from ``None`` (all), a block name, or ``[start, stop]`` (slice bounds, None = open)."""
     if spec is None:
         return slice(None)
+    if isinstance(spec, str):
+        if not feature_blocks:
+            raise ValueError(f"columns[{i}]={spec!r} names a feature block, but fit got no feature_blocks: use a "
+                             "featurizer with named blocks (TextUnion(names=[...])) through mltc run or "
+                             "run_pipeline, pass fit(..., feature_blocks={name: [start, stop]}), or give [start, stop].")
+        if spec not in feature_blocks:
+            raise ValueError(f"columns[{i}]={spec!r} is not a block of the features; their blocks are "
+                             f"{list(feature_blocks)}.")
+        spec = feature_blocks[spec]
     if not (isinstance(spec, (list, tuple)) and len(spec) == 2
             and all(b is None or isinstance(b, Integral) for b in spec)):
         raise ValueError(f"columns[{i}]={spec!r} must be null (all columns) or [start, stop] with integer or null "
-                         "bounds, e.g. [0, -384] for the TF-IDF block and [-384, null] for MiniLM's 384 dims.")
+                         "bounds, e.g. [0, -384] for the TF-IDF block and [-384, null] for MiniLM's 384 dims, "
+                         "or the name of a feature block.")
     sl = slice(*spec)
     if len(range(n_features)[sl]) == 0:
         raise ValueError(f"columns[{i}]={list(spec)} selects no column of a {n_features}-column matrix.")
@@ -70,9 +80,10 @@ class ScoreAverage(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     estimators : list of multi-label estimators
-    columns : list of (None or [start, stop]), optional
-        Column block of each estimator (Python slice bounds; negative counts from the end).
-        None: every estimator sees all columns.
+    columns : list of (None, str or [start, stop]), optional
+        Column block of each estimator: the name of a featurizer block (``"word"``; see
+        :class:`mltc.features.TextUnion` ``names``, handed to ``fit`` as ``feature_blocks``), or
+        Python slice bounds (negative counts from the end). None: every estimator sees all columns.
     weights : list of float, optional
         Weight of each estimator's scores (normalised to sum 1); None is the plain mean.
         On the logit scale weights also put scales on a par (an SVM margin of 1 is the edge
@@ -113,7 +124,7 @@ class ScoreAverage(ClassifierMixin, BaseEstimator):
         self.weights = weights
         self.scale = scale
 
-    def _check(self, n_features):
+    def _check(self, n_features, feature_blocks=None):
         k = len(self.estimators or ())
         if k == 0:
             raise ValueError("ScoreAverage needs at least one estimator in estimators=[...].")
@@ -123,7 +134,7 @@ class ScoreAverage(ClassifierMixin, BaseEstimator):
         w = np.ones(k) if self.weights is None else np.asarray(self.weights, dtype=float)
         if w.shape != (k,) or (w < 0).any() or w.sum() <= 0:
             raise ValueError(f"weights={self.weights} must be {k} non-negative numbers with a positive sum.")
-        return [_column_slice(c, n_features, i) for i, c in enumerate(cols)], w / w.sum()
+        return [_column_slice(c, n_features, i, feature_blocks) for i, c in enumerate(cols)], w / w.sum()
 
     def _check_weight_support(self, sample_weight):
         if sample_weight is None:
@@ -139,12 +150,16 @@ class ScoreAverage(ClassifierMixin, BaseEstimator):
             return X
         return X[:, sl].tocsr() if sp.issparse(X) else np.asarray(X)[:, sl]
 
-    def fit(self, X, Y, sample_weight=None):
-        """Fit a clone of every estimator on its column block (``sample_weight`` goes to each)."""
+    def fit(self, X, Y, sample_weight=None, feature_blocks=None):
+        """Fit a clone of every estimator on its column block (``sample_weight`` goes to each).
+
+        ``feature_blocks`` (name -> ``[start, stop]``, the featurizer's ``blocks_``) resolves block names in
+        ``columns``.
+        """
         validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
                                        caller_name=type(self).__name__)
         X = X.tocsr() if sp.issparse(X) else np.asarray(X)
-        self.slices_, self.weights_ = self._check(X.shape[1])
+        self.slices_, self.weights_ = self._check(X.shape[1], feature_blocks)
         self._check_weight_support(sample_weight)
         self._fit_members(X, Y, self.estimators, sample_weight)
         self.score_kind_ = "proba" if self.scale == "proba" else "margin"
@@ -322,15 +337,18 @@ class ScoreStack(ScoreAverage):
     def _features(self, M):
         return stack_features(M, self.weights_, self.center_, self.spread_, self.label_prior_)
 
-    def fit(self, X, Y, sample_weight=None):
-        """Out-of-fold member scores -> meta-learner; then every member refitted on all of ``X``."""
-        from mltc.thresholds import oof_scores
+    def fit(self, X, Y, sample_weight=None, feature_blocks=None):
+        """Out-of-fold member scores -> meta-learner; then every member refitted on all of ``X``.
+
+        ``feature_blocks`` as in :meth:`ScoreAverage.fit`.
+        """
+        from mltc.model_selection import oof_scores
 
         validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
                                        caller_name=type(self).__name__)
         X = X.tocsr() if sp.issparse(X) else np.asarray(X)
         Y = (np.asarray(Y) > 0).astype(np.int8)
-        self.slices_, self.weights_ = self._check(X.shape[1])
+        self.slices_, self.weights_ = self._check(X.shape[1], feature_blocks)
         self._check_weight_support(sample_weight)
         fit_params = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight, dtype=float)}
         seed = self.random_state if isinstance(self.random_state, Integral) else None

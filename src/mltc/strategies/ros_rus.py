@@ -37,7 +37,24 @@ class _Uniforms:
         return self.buf[self.pos - 1]
 
 
-class MLROS(BaseMultilabelSampler):
+class _PercentageSampler(BaseMultilabelSampler):
+    """What the four random samplers share: a budget of ``percentage`` % of the input rows, and a seed."""
+
+    @staticmethod
+    def constraints(max_percentage):
+        """``percentage`` in [0, max_percentage) (None: no upper bound) and ``random_state``."""
+        return {"percentage": [Interval(Real, 0, max_percentage, closed="left")], "random_state": ["random_state"]}
+
+    def __init__(self, *, percentage=25.0, random_state=None):
+        self.percentage = percentage
+        self.random_state = random_state
+
+    def _budget(self, n):
+        """Rows to clone or delete: ``percentage`` % of ``n``, rounded down."""
+        return int(n * self.percentage / 100)
+
+
+class MLROS(_PercentageSampler):
     """ML-ROS: random oversampling of the instances of minority labels.
 
     One bag per minority label (IRLbl > MeanIR of the input). Bags take turns
@@ -70,21 +87,11 @@ class MLROS(BaseMultilabelSampler):
     (7, 2)
     """
 
-    _parameter_constraints = {
-        "percentage": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
-    }
-
-    def __init__(self, *, percentage=25.0, random_state=None):
-        self.percentage = percentage
-        self.random_state = random_state
+    _parameter_constraints = _PercentageSampler.constraints(max_percentage=None)
 
     def _fit_resample(self, X, Y, rng):
-        n = Y.shape[0]
-        budget = int(n * self.percentage / 100)
-        counts = label_counts(Y)
-        mir = mean_ir(counts=counts)
-        ir = irlbl(counts=counts)
+        n, budget = Y.shape[0], self._budget(Y.shape[0])
+        counts, mir, ir = _imbalance(Y)
         minority = np.flatnonzero(np.isfinite(ir) & (ir > mir))
         self.minority_labels_ = minority
         clones = _round_robin_clone(Y, minority, budget, mir, counts, rng)
@@ -92,14 +99,23 @@ class MLROS(BaseMultilabelSampler):
         return take_rows(X, idx), Y[idx], idx
 
 
-def _round_robin_clone(Y, labels, budget, mir, counts, rng):
-    # a Python loop on purpose: each clone changes the counts that decide the next step
+def _imbalance(Y):
+    """Positive counts, MeanIR and IRLbl of ``Y``: what decides ML-ROS's and ML-RUS's bags."""
+    counts = label_counts(Y)
+    return counts, mean_ir(counts=counts), irlbl(counts=counts)
+
+
+def _bags(Y, labels, counts):
+    """The round robin's state, as Python lists: each row's labels, the counts, the bags of ``labels``."""
     indptr, indices = (a.tolist() for a in row_label_lists(Y))
     cnt = counts.tolist()
-    maxc = max(cnt) if cnt else 0
     bags = [np.flatnonzero(Y[:, lab]).tolist() for lab in labels]
-    active = list(range(len(labels)))
-    labels = labels.tolist()
+    return indptr, indices, cnt, (max(cnt) if cnt else 0), bags, list(range(len(labels))), labels.tolist()
+
+
+def _round_robin_clone(Y, labels, budget, mir, counts, rng):
+    # a Python loop on purpose: each clone changes the counts that decide the next step
+    indptr, indices, cnt, maxc, bags, active, labels = _bags(Y, labels, counts)
     draw = _Uniforms(rng)
     clones = []
     while budget > 0 and active:
@@ -122,7 +138,7 @@ def _round_robin_clone(Y, labels, budget, mir, counts, rng):
     return clones
 
 
-class MLRUS(BaseMultilabelSampler):
+class MLRUS(_PercentageSampler):
     """ML-RUS: random undersampling of the instances of majority labels.
 
     One bag per majority label (IRLbl < MeanIR of the input). Bags take turns
@@ -148,21 +164,11 @@ class MLRUS(BaseMultilabelSampler):
         Labels that had a bag.
     """
 
-    _parameter_constraints = {
-        "percentage": [Interval(Real, 0, 100, closed="left")],
-        "random_state": ["random_state"],
-    }
-
-    def __init__(self, *, percentage=25.0, random_state=None):
-        self.percentage = percentage
-        self.random_state = random_state
+    _parameter_constraints = _PercentageSampler.constraints(max_percentage=100)
 
     def _fit_resample(self, X, Y, rng):
-        n = Y.shape[0]
-        budget = int(n * self.percentage / 100)
-        counts = label_counts(Y)
-        mir = mean_ir(counts=counts)
-        ir = irlbl(counts=counts)
+        n, budget = Y.shape[0], self._budget(Y.shape[0])
+        counts, mir, ir = _imbalance(Y)
         majority = np.flatnonzero(np.isfinite(ir) & (ir < mir))
         self.majority_labels_ = majority
         deleted = _round_robin_delete(Y, majority, budget, mir, counts, rng)
@@ -171,12 +177,7 @@ class MLRUS(BaseMultilabelSampler):
 
 
 def _round_robin_delete(Y, labels, budget, mir, counts, rng):
-    indptr, indices = (a.tolist() for a in row_label_lists(Y))
-    cnt = counts.tolist()
-    maxc = max(cnt) if cnt else 0
-    bags = [np.flatnonzero(Y[:, lab]).tolist() for lab in labels]
-    active = list(range(len(labels)))
-    labels = labels.tolist()
+    indptr, indices, cnt, maxc, bags, active, labels = _bags(Y, labels, counts)
     deleted = bytearray(Y.shape[0])
     draw = _Uniforms(rng)
     while budget > 0 and active:
@@ -244,7 +245,7 @@ def _share(budget, needs):
     return alloc
 
 
-class LPROS(BaseMultilabelSampler):
+class LPROS(_PercentageSampler):
     """LP-ROS: random oversampling of minority label sets (label powerset view).
 
     Label sets are classes; meanSize = |D| / number of distinct label sets. Bags
@@ -266,18 +267,10 @@ class LPROS(BaseMultilabelSampler):
     mean_size_ : float
     """
 
-    _parameter_constraints = {
-        "percentage": [Interval(Real, 0, None, closed="left")],
-        "random_state": ["random_state"],
-    }
-
-    def __init__(self, *, percentage=25.0, random_state=None):
-        self.percentage = percentage
-        self.random_state = random_state
+    _parameter_constraints = _PercentageSampler.constraints(max_percentage=None)
 
     def _fit_resample(self, X, Y, rng):
-        n = Y.shape[0]
-        budget = int(n * self.percentage / 100)
+        n, budget = Y.shape[0], self._budget(Y.shape[0])
         ids, sizes = _labelset_ids(Y)
         self.mean_size_ = n / len(sizes)
         small = np.flatnonzero(sizes < self.mean_size_)
@@ -290,7 +283,7 @@ class LPROS(BaseMultilabelSampler):
         return take_rows(X, idx), Y[idx], idx
 
 
-class LPRUS(BaseMultilabelSampler):
+class LPRUS(_PercentageSampler):
     """LP-RUS: random undersampling of majority label sets (label powerset view).
 
     Bags larger than meanSize = |D| / number of label sets share a deletion
@@ -311,18 +304,10 @@ class LPRUS(BaseMultilabelSampler):
     mean_size_ : float
     """
 
-    _parameter_constraints = {
-        "percentage": [Interval(Real, 0, 100, closed="left")],
-        "random_state": ["random_state"],
-    }
-
-    def __init__(self, *, percentage=25.0, random_state=None):
-        self.percentage = percentage
-        self.random_state = random_state
+    _parameter_constraints = _PercentageSampler.constraints(max_percentage=100)
 
     def _fit_resample(self, X, Y, rng):
-        n = Y.shape[0]
-        budget = int(n * self.percentage / 100)
+        n, budget = Y.shape[0], self._budget(Y.shape[0])
         ids, sizes = _labelset_ids(Y)
         self.mean_size_ = n / len(sizes)
         big = np.flatnonzero(sizes > self.mean_size_)

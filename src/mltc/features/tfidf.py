@@ -1,9 +1,7 @@
-"""Featurizers: turn texts into a feature matrix, fitted on training texts only."""
+"""TF-IDF from YAML."""
 from __future__ import annotations
 
 from sklearn.feature_extraction.text import TfidfVectorizer
-
-from mltc.feature_union import TextUnion  # noqa: F401 (re-exported for conf/features)
 
 __all__ = ["make_tfidf"]
 

@@ -1,0 +1,1 @@
+"""Helpers shared across mltc that are not components themselves."""
