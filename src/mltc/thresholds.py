@@ -38,8 +38,6 @@ from sklearn.utils.validation import check_is_fitted
 from mltc.metrics import THRESHOLD_METRICS, f1_from_tp_fp_fn
 from mltc.model_selection import oof_scores  # noqa: F401 (its old home; import it from mltc.model_selection)
 
-from mltc.progress import track
-
 __all__ = [
     "BaseThreshold", "FixedThreshold", "GlobalThreshold", "PerLabelThreshold",
     "PerLabelCVThreshold", "SCut", "PCut", "RCut", "MCut", "oof_scores",
