@@ -37,8 +37,8 @@ FACTORIES = frozenset({
     "mltc.data.goemotions.load_goemotions",
     "mltc.data.reuters.load_reuters21578",
     "mltc.data.synthetic.make_synthetic",
-    "mltc.encoders.make_tfidf_minilm",
-    "mltc.features.make_tfidf",
+    "mltc.features.sentence.make_tfidf_minilm",
+    "mltc.features.tfidf.make_tfidf",
 })
 # environment variables that decide which code a process (or its children) loads, or weaken a check
 _CODE_ENV = frozenset({
