@@ -49,7 +49,7 @@ def logged(tmp_path_factory):
                        "metrics.extra=[jaccard_samples_zd1]"])
     run_from_config(cfg, choices={"dataset": "files"})
     client = MlflowClient(uri)
-    run = client.search_runs([client.get_experiment_by_name("files").experiment_id])[0]
+    run = client.search_runs([client.get_experiment_by_name("train").experiment_id])[0]  # named after train.csv
     csv = client.download_artifacts(run.info.run_id, "predictions.csv", str(tmp))
     pq = client.download_artifacts(run.info.run_id, "predictions.parquet", str(tmp))
     return {"run": run, "csv": csv, "parquet": pq, "files": {"val.csv": val, "test.csv": test}}

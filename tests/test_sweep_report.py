@@ -28,7 +28,7 @@ def test_sweep_report_includes_runs_reused_by_resume(tmp_path):
     assert f"run {single.info.run_id} in {uri}" in one.stdout and f"mltc ui --uri {uri}" in one.stdout
     assert "the one the thresholds were tuned on" in " ".join(one.stdout.split())
     # the run's name says what was chosen, and its seed; the experiment opens on the training runs table
-    assert single.info.run_name == "strategy=none model=logreg thresholds=fixed n_docs=300 n_labels=5 seed=42"
+    assert single.info.run_name == "strategy=none model=logreg thresholds=per_label_global n_docs=300 n_labels=5 seed=42"
     assert client.get_experiment_by_name("synthetic").tags["mlflow.experimentKind"] == "custom_model_development"
     sweep = mltc("run", "-m", *SMALL, f"tracking.uri={uri}", "strategy=none,ml_ros", cwd=tmp_path)
     out = sweep.stdout + sweep.stderr

@@ -148,7 +148,7 @@ def read_texts(path: str, *, text_column="text", fmt=None):
         if path == "-":
             frame = _read_stdin(fmt)
         else:
-            frame = _read(Path(path).expanduser(), fmt)
+            frame, _ = _read(Path(path).expanduser(), fmt)
     except DataError as err:
         raise PredictError(str(err)) from None
     if text_column not in frame.columns:
