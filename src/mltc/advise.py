@@ -566,7 +566,9 @@ def _main(argv) -> int:
             if sorted(p.data.tags.get("mltc.sweep_overrides", "").split()) == sorted(sweep):
                 sweep_id = p.data.tags["mltc.sweep_id"]
                 break
-    objective = str(base_cfg.metrics.objective)
+    from mltc.app import objective_name
+
+    objective = objective_name(base_cfg)  # the logged name (nDCG@5 -> ndcg_at_5)
     jobs = []
     for arm in plan.arms:
         for seed in plan.seeds:
@@ -627,11 +629,12 @@ def _plan(a, base, base_cfg, settings) -> Plan:
     job_s = (time.perf_counter() - t) * scale
     if proc.returncode != 0:
         raise AdviseError("the plain baseline failed; fix the cause above (run the same overrides with `mltc run`).")
+    from mltc.app import objective_name
     from mltc.metrics import THRESHOLD_METRICS
 
     skip = {}
     objective = str(base_cfg.metrics.objective)
-    if objective not in THRESHOLD_METRICS:
+    if objective not in THRESHOLD_METRICS and objective_name(base_cfg) not in THRESHOLD_METRICS:
         skip["global"] = f"no threshold can be tuned for {objective}"
     official_val = dataset.splits is not None and "val" in dataset.splits and base_cfg.split.get("use_official", True)
     validation = ("the data set's own validation split (the same for every seed)" if official_val else

@@ -183,6 +183,19 @@ def extra_metrics(cfg) -> dict:
         raise ConfigError(str(err)) from None
 
 
+def objective_name(cfg) -> str:
+    """The logged name of ``metrics.objective`` (``nDCG@5`` is logged as ``ndcg_at_5``)."""
+    from mltc.metrics import AVAILABLE_METRICS, resolve_metrics
+
+    objective = str(cfg.metrics.objective)
+    if objective in AVAILABLE_METRICS:
+        return objective
+    try:
+        return next(iter(resolve_metrics([objective], key="metrics.objective")), objective)
+    except ValueError:
+        return objective
+
+
 def job_cores() -> int:
     """Cores this job may use: ``OMP_NUM_THREADS`` where set (joblib's workers get cores / n_jobs), else all.
 
@@ -273,7 +286,7 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
             getattr(tracker, "close", lambda: None)()
             log.info("[mltc] skipped: this configuration already has a FINISHED run (%s); tracking.resume=false "
                      "reruns it", done.info.run_id)
-            return float(done.data.metrics.get(cfg.metrics.objective, math.nan))
+            return float(done.data.metrics.get(objective_name(cfg), math.nan))
     logs_artifacts = getattr(tracker, "logs_artifacts", True)
 
     def start():
@@ -302,7 +315,7 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
 
             files.update(writers(dataset, result))  # the same, readable: ids, label names, scores
         tracker.log_artifacts(files)
-        objective = cfg.metrics.objective
+        objective = objective_name(cfg)
         if objective not in result.metrics:
             raise ConfigError(f"metrics.objective={objective!r} is not a computed metric; choose one of "
                               f"{', '.join(sorted(result.metrics))}.")
