@@ -414,12 +414,12 @@ def _load_arm(client, run, cfg, seed) -> tuple:
     from mltc.predictions import label_matrix, read_predictions
 
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = client.download_artifacts(run.info.run_id, "predictions.parquet", tmp)
-        except Exception as err:  # noqa: BLE001 -- a run logged before readable predictions existed
-            raise AdviseError(f"run {run.info.run_id} has no predictions.parquet ({err}); rerun it with "
-                              "tracking.resume=false.") from None
-        frame = read_predictions(path)
+        names = {a.path for a in client.list_artifacts(run.info.run_id)}
+        name = next((n for n in ("predictions.parquet", "predictions.csv") if n in names), None)
+        if name is None:  # a run logged before readable predictions existed
+            raise AdviseError(f"run {run.info.run_id} has no predictions.parquet / .csv; rerun that configuration "
+                              "with tracking.resume=false.")
+        frame = read_predictions(client.download_artifacts(run.info.run_id, name, tmp))
     val = frame[frame["split"] == "val"]
     if val.empty:
         raise AdviseError(f"run {run.info.run_id} has no validation predictions.")
