@@ -164,9 +164,7 @@ def run_config(cfg: DictConfig, on_stage=None):
 
 def extra_metrics(cfg) -> dict:
     """``metrics.extra`` resolved against mltc's metric registry (unknown names fail before any work)."""
-    from mltc.metrics import resolve_metrics
-
-    from mltc.metrics import AVAILABLE_METRICS
+    from mltc.metrics import AVAILABLE_METRICS, resolve_metrics
 
     specs = cfg.metrics.get("extra")
     specs = OmegaConf.to_container(specs, resolve=True) if OmegaConf.is_config(specs) else list(specs or [])
