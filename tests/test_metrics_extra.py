@@ -110,3 +110,16 @@ def test_global_threshold_tunes_any_thresholded_metric(data):
         GlobalThreshold(metric="no_such_metric").fit(S, Y)
     with pytest.raises(ValueError):  # score-only: no threshold changes P@k
         GlobalThreshold(metric="p_at_1").fit(S, Y)
+
+
+def test_an_objective_from_the_registry_is_computed_and_returned_under_its_logged_name():
+    from hydra import compose, initialize_config_dir
+
+    from mltc.app import CONF_DIR, extra_metrics, objective_name
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["metrics.objective=nDCG@3", "metrics.extra=[macro_pr_f1]"])
+        plain = compose(config_name="config")
+    assert set(extra_metrics(cfg)) == {"macro_pr_f1", "ndcg_at_3"}
+    assert objective_name(cfg) == "ndcg_at_3" and objective_name(plain) == "macro_f1"
+    assert extra_metrics(plain) == {}

@@ -89,3 +89,4 @@ def test_the_docs_recipe_recomputes_the_logged_metrics(logged, capsys):
     m = logged["run"].data.metrics
     assert float(out["macro-F1"]) == pytest.approx(m["macro_f1"])
     assert float(out["samples-Jaccard (empty = 1)"]) == pytest.approx(m["jaccard_samples_zd1"])
+    assert "val_jaccard_samples_zd1" in m  # extras are logged on validation too

@@ -414,12 +414,12 @@ def _load_arm(client, run, cfg, seed) -> tuple:
     from mltc.predictions import label_matrix, read_predictions
 
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = client.download_artifacts(run.info.run_id, "predictions.parquet", tmp)
-        except Exception as err:  # noqa: BLE001 -- a run logged before readable predictions existed
-            raise AdviseError(f"run {run.info.run_id} has no predictions.parquet ({err}); rerun it with "
-                              "tracking.resume=false.") from None
-        frame = read_predictions(path)
+        names = {a.path for a in client.list_artifacts(run.info.run_id)}
+        name = next((n for n in ("predictions.parquet", "predictions.csv") if n in names), None)
+        if name is None:  # a run logged before readable predictions existed
+            raise AdviseError(f"run {run.info.run_id} has no predictions.parquet / .csv; rerun that configuration "
+                              "with tracking.resume=false.")
+        frame = read_predictions(client.download_artifacts(run.info.run_id, name, tmp))
     val = frame[frame["split"] == "val"]
     if val.empty:
         raise AdviseError(f"run {run.info.run_id} has no validation predictions.")
@@ -566,7 +566,9 @@ def _main(argv) -> int:
             if sorted(p.data.tags.get("mltc.sweep_overrides", "").split()) == sorted(sweep):
                 sweep_id = p.data.tags["mltc.sweep_id"]
                 break
-    objective = str(base_cfg.metrics.objective)
+    from mltc.app import objective_name
+
+    objective = objective_name(base_cfg)  # the logged name (nDCG@5 -> ndcg_at_5)
     jobs = []
     for arm in plan.arms:
         for seed in plan.seeds:
@@ -627,11 +629,12 @@ def _plan(a, base, base_cfg, settings) -> Plan:
     job_s = (time.perf_counter() - t) * scale
     if proc.returncode != 0:
         raise AdviseError("the plain baseline failed; fix the cause above (run the same overrides with `mltc run`).")
+    from mltc.app import objective_name
     from mltc.metrics import THRESHOLD_METRICS
 
     skip = {}
     objective = str(base_cfg.metrics.objective)
-    if objective not in THRESHOLD_METRICS:
+    if objective not in THRESHOLD_METRICS and objective_name(base_cfg) not in THRESHOLD_METRICS:
         skip["global"] = f"no threshold can be tuned for {objective}"
     official_val = dataset.splits is not None and "val" in dataset.splits and base_cfg.split.get("use_official", True)
     validation = ("the data set's own validation split (the same for every seed)" if official_val else

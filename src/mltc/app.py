@@ -165,9 +165,7 @@ def run_config(cfg: DictConfig, on_stage=None):
 
 def extra_metrics(cfg) -> dict:
     """``metrics.extra`` resolved against mltc's metric registry (unknown names fail before any work)."""
-    from mltc.metrics import resolve_metrics
-
-    from mltc.metrics import AVAILABLE_METRICS
+    from mltc.metrics import AVAILABLE_METRICS, resolve_metrics
 
     specs = cfg.metrics.get("extra")
     specs = OmegaConf.to_container(specs, resolve=True) if OmegaConf.is_config(specs) else list(specs or [])
@@ -182,6 +180,19 @@ def extra_metrics(cfg) -> dict:
         return extra
     except ValueError as err:
         raise ConfigError(str(err)) from None
+
+
+def objective_name(cfg) -> str:
+    """The logged name of ``metrics.objective`` (``nDCG@5`` is logged as ``ndcg_at_5``)."""
+    from mltc.metrics import AVAILABLE_METRICS, resolve_metrics
+
+    objective = str(cfg.metrics.objective)
+    if objective in AVAILABLE_METRICS:
+        return objective
+    try:
+        return next(iter(resolve_metrics([objective], key="metrics.objective")), objective)
+    except ValueError:
+        return objective
 
 
 def job_cores() -> int:
@@ -278,7 +289,7 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
             getattr(tracker, "close", lambda: None)()
             log.info("[mltc] skipped: this configuration already has a FINISHED run (%s); tracking.resume=false "
                      "reruns it", done.info.run_id)
-            return float(done.data.metrics.get(cfg.metrics.objective, math.nan))
+            return float(done.data.metrics.get(objective_name(cfg), math.nan))
     logs_artifacts = getattr(tracker, "logs_artifacts", True)
 
     def start():
@@ -312,7 +323,7 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         if wants_model(tracker, in_sweep=sweep is not None):  # tracking.log_model
             tracker.log_metrics(log_fitted_model(tracker, result, dataset.texts,
                                                  info={**tags, "run_name": run_name}))
-        objective = cfg.metrics.objective
+        objective = objective_name(cfg)
         if objective not in result.metrics:
             raise ConfigError(f"metrics.objective={objective!r} is not a computed metric; choose one of "
                               f"{', '.join(sorted(result.metrics))}.")

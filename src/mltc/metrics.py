@@ -391,7 +391,7 @@ def decision_metric(name: str, extra: dict | None = None):
 
 #: metrics a threshold can be tuned for (``thresholds=global thresholds.metric=...``)
 THRESHOLD_METRICS = tuple(m for m in AVAILABLE_METRICS if not m.endswith(("pr_auc", "roc_auc"))) + (
-    "jaccard_samples_zd1", "macro_pr_f1")
+    "jaccard_samples_zd1", "macro_pr_f1", "Another-Macro-F1")
 
 
 def threshold_metric(name: str):

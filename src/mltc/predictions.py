@@ -72,8 +72,12 @@ def writers(dataset, result) -> dict:
     frame = prediction_frame(dataset, result)
     if frame.empty:
         return {}
-    return {"predictions.csv": lambda path: frame.to_csv(path, index=False),
-            "predictions.parquet": lambda path: frame.to_parquet(path, index=False)}
+    import importlib.util
+
+    out = {"predictions.csv": lambda path: frame.to_csv(path, index=False)}
+    if importlib.util.find_spec("pyarrow") is not None:  # installed with mlflow; CSV alone without it
+        out["predictions.parquet"] = lambda path: frame.to_parquet(path, index=False)
+    return out
 
 
 def read_predictions(path) -> pd.DataFrame:
