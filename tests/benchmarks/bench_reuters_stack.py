@@ -38,7 +38,7 @@ criterion existed, with test printed beside out-of-fold validation:
   label id as a categorical feature 90.60; 31 leaves x 600 trees 90.40 (with label id 90.65); out-of-fold
   validation 92.14-92.71, again below the mean
 
-Validation could not rank these, so train CV (this script) became the criterion; its table is in the README.
+Validation could not rank these, so train CV (this script) became the criterion; its table is in docs/results.md.
 """
 from __future__ import annotations
 

@@ -198,5 +198,5 @@ def _copy_numbers(clones) -> np.ndarray:
 
 
 def _cache_root() -> Path:
-    from mltc.utils.runtime import cache_root
+    from mltc.runtime import cache_root
     return cache_root()

