@@ -229,7 +229,9 @@ def _busy_on(worker_pids) -> bool:
 def test_ray_rerun_after_a_node_is_killed_completes_only_what_is_missing(ray2, tmp_path):
     cluster, worker = ray2
     uri = f"sqlite:///{tmp_path / 'store.db'}"
-    cmd = ["run", "-m", *GRID, f"tracking.uri={uri}", "tracking.experiment=killed", "hydra/launcher=mltc_ray",
+    # larger jobs than GRID's: a wider window to kill the node in the middle of one
+    grid = ["dataset.n_docs=1200" if a.startswith("dataset.n_docs=") else a for a in GRID]
+    cmd = ["run", "-m", *grid, f"tracking.uri={uri}", "tracking.experiment=killed", "hydra/launcher=mltc_ray",
            f"hydra.launcher.address={cluster.address}"]
     sweep = subprocess.Popen(mltc_cmd(*cmd), cwd=tmp_path, env=_env(**cluster.client_env), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
@@ -251,7 +253,8 @@ def test_ray_rerun_after_a_node_is_killed_completes_only_what_is_missing(ray2, t
     assert sweep.returncode != 0, out[-3000:]  # a lost job fails the sweep, which says so
     assert "was lost" in out and "rerun the same command" in out
     finished = {r.data.tags["mltc.config_hash"] for r in _runs(uri, "killed")[1] if r.info.status == "FINISHED"}
-    assert 1 <= len(finished) < 8
+    # usually fewer than 8; all 8 when the lost job had closed its run just before its node died
+    assert len(finished) >= 1
     # the same command again, on the head alone: only the missing jobs run
     again = run_mltc(*cmd, cwd=tmp_path, **cluster.client_env)
     text = again.stdout + again.stderr
@@ -260,6 +263,6 @@ def test_ray_rerun_after_a_node_is_killed_completes_only_what_is_missing(ray2, t
     parents, children = _runs(uri, "killed")
     assert len(parents) == 1
     final = {r.data.tags["mltc.config_hash"] for r in children if r.info.status == "FINISHED"}
-    assert len(final) == 8 and finished < final
+    assert len(final) == 8 and finished <= final
     # no configuration finished twice
     assert sum(r.info.status == "FINISHED" for r in children) == 8
