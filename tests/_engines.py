@@ -234,7 +234,7 @@ class RayCluster:
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 5
             while (pids := pids & self.pids()) and time.monotonic() < deadline:
                 time.sleep(0.2)
             if not pids:
