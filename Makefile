@@ -20,6 +20,14 @@ install-core: $(PY) ## Install mltc without the optional PyTorch / text parts
 test: ## Run the default test suite (slow tests and benchmarks excluded)
 	$(PY) -m pytest
 
+install-team: $(PY) ## Install the team engines: Debian's PostgreSQL (needs root/apt) and the [team,ray] extras
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+	$(PIP) install -e ".[test,team,ray]"
+
+test-distributed: ## Run the distributed tests: real PostgreSQL, mlflow server, Optuna workers, a 2-node Ray cluster
+	$(PY) -m pytest -m distributed
+
 test-slow: ## Run the slow tests too
 	$(PY) -m pytest -m "not benchmark"
 
@@ -32,4 +40,4 @@ ui: ## Open the MLflow UI on 127.0.0.1:5000 against runs/mlflow.db
 clean: ## Remove run outputs (keeps runs/.gitkeep)
 	find runs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
 
-.PHONY: help install install-core test test-slow run ui clean
+.PHONY: help install install-core install-team test test-distributed test-slow run ui clean

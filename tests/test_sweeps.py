@@ -140,27 +140,29 @@ def test_optuna_trials_are_child_runs(tmp_path):
     assert proc.returncode == 0, out[-3000:]
     assert "Best value" in out and "job 2/2" in out
     parents, children = runs_by_role(uri)
-    assert len(parents) == 1 and parents[0].data.tags["mltc.sweeper"] == "optuna"
+    assert len(parents) == 1 and parents[0].data.tags["mltc.sweeper"] == "mltc_optuna"
     assert len(children) == 2 and all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
     assert all(r.data.tags["mltc.strategy"] == "mlsmote" for r in children)
     # each trial ran the parameters Optuna proposed
     assert len({r.data.params["model.estimator.C"] for r in children}) == 2
 
 
-@pytest.mark.slow  # starts a local Ray instance
-def test_ray_launcher_matches_basic_launcher(tmp_path):
-    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="pip install 'mltc[ray]' for the Ray launcher")
+@pytest.mark.slow  # starts a local Ray instance (a 2-node cluster: tests/test_distributed.py)
+def test_ray_launcher_matches_basic_launcher(tmp_path, monkeypatch):
+    pytest.importorskip("ray", reason="pip install 'mltc[ray]' for the Ray launcher")
+    # a local instance's own token, not one written to ~/.ray
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     grid = [*SMALL, f"tracking.uri={uri}", "strategy=none,ml_ros", "tracking.resume=false"]
     # a local Ray instance with two worker CPUs, then the basic launcher on the same grid
-    ray = mltc("run", "-m", *grid, "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2", cwd=tmp_path)
+    ray = mltc("run", "-m", *grid, "hydra/launcher=mltc_ray", "+hydra.launcher.init.num_cpus=2", cwd=tmp_path)
     assert ray.returncode == 0, (ray.stdout + ray.stderr)[-3000:]
     basic = mltc("run", "-m", *grid, cwd=tmp_path)
     assert basic.returncode == 0, (basic.stdout + basic.stderr)[-3000:]
     parents, children = runs_by_role(uri)
     assert len(parents) == 2 and len(children) == 4
     by_launcher = {p.data.tags["mltc.launcher"]: p.info.run_id for p in parents}
-    assert set(by_launcher) == {"ray", "basic"}
+    assert set(by_launcher) == {"mltc_ray", "basic"}
     results = {}
     for r in children:
         launcher = next(k for k, v in by_launcher.items() if v == r.data.tags["mlflow.parentRunId"])
@@ -168,7 +170,7 @@ def test_ray_launcher_matches_basic_launcher(tmp_path):
     assert len(results) == 2
     for pair in results.values():
         for m in ("macro_f1", "micro_f1", "hamming_loss"):
-            assert pair["ray"][m] == pair["basic"][m]
+            assert pair["mltc_ray"][m] == pair["basic"][m]
 
 
 def test_config_hash_ignores_unlabeled_options_at_their_defaults():

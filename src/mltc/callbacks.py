@@ -7,6 +7,7 @@ joblib's workers inherit) or the ``mltc_sweep.json`` file in the sweep directory
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+
+from mltc.studies import SharedStudy
 
 log = logging.getLogger("mltc")
 
@@ -141,29 +144,34 @@ class SweepCallback(Callback):
         tracker = instantiate(config.tracking)
         experiment = sweep_experiment(config)
         sid = sweep_id(config, experiment)
-        if not tracker.resume:  # a forced rerun is a new sweep
+        shared = SharedStudy.from_config(config)  # Optuna workers sharing a study: one sweep, one parent run
+        if shared is not None:
+            sid = shared.sweep_id
+        elif not tracker.resume:  # a forced rerun is a new sweep
             sid = f"{sid}-{int(time.time())}"
         exp_id = tracker._experiment_id(experiment)
         client = tracker.client
-        found = client.search_runs([exp_id], max_results=1, order_by=["attributes.start_time DESC"],
-                                   filter_string=f"tags.`mltc.sweep_id` = '{sid}' and tags.`mltc.role` = 'sweep'")
         task = [str(x) for x in OmegaConf.to_container(config.hydra.overrides.task, resolve=False)]
         n_jobs = count_jobs(config)
-        # runs left RUNNING by a killed process (kill -9, a crash) are marked KILLED, so resuming reruns them
-        mark_orphans(client, [exp_id], keep={r.info.run_id for r in found})
-        if found:
-            run_id = found[0].info.run_id
-            client.update_run(run_id, status="RUNNING")
-            for k, v in process_tags().items():
-                client.set_tag(run_id, k, str(v))
-            log.info("resuming sweep %s (parent run %s): finished jobs are skipped", sid, run_id)
-        else:
-            name = "sweep " + " ".join(t for t in task if not t.startswith("hydra"))
-            tags = {"mltc.role": "sweep", "mltc.sweep_id": sid, "mltc.sweep_overrides": " ".join(task),
-                    "mltc.launcher": str(config.hydra.runtime.choices.get("hydra/launcher", "basic")),
-                    "mltc.sweeper": str(config.hydra.runtime.choices.get("hydra/sweeper", "basic")),
-                    **process_tags()}
-            run_id = tracker.start(experiment=experiment, run_name=name[:250], tags=tags).run_id
+        # the study's lock: the first worker creates the parent run, the others find it
+        with shared.lock() if shared is not None else contextlib.nullcontext():
+            found = client.search_runs([exp_id], max_results=1, order_by=["attributes.start_time DESC"],
+                                       filter_string=f"tags.`mltc.sweep_id` = '{sid}' and tags.`mltc.role` = 'sweep'")
+            # runs left RUNNING by a killed process (kill -9, a crash) are marked KILLED, so resuming reruns them
+            mark_orphans(client, [exp_id], keep={r.info.run_id for r in found})
+            if found:
+                run_id = found[0].info.run_id
+                client.update_run(run_id, status="RUNNING")
+                for k, v in process_tags().items():
+                    client.set_tag(run_id, k, str(v))
+                log.info("resuming sweep %s (parent run %s): finished jobs are skipped", sid, run_id)
+            else:
+                name = "sweep " + " ".join(t for t in task if not t.startswith("hydra"))
+                tags = {"mltc.role": "sweep", "mltc.sweep_id": sid, "mltc.sweep_overrides": " ".join(task),
+                        "mltc.launcher": str(config.hydra.runtime.choices.get("hydra/launcher", "basic")),
+                        "mltc.sweeper": str(config.hydra.runtime.choices.get("hydra/sweeper", "basic")),
+                        **process_tags()}
+                run_id = tracker.start(experiment=experiment, run_name=name[:250], tags=tags).run_id
         info = {"run_id": run_id, "experiment": experiment, "experiment_id": exp_id, "sweep_id": sid,
                 "uri": tracker.uri, "n_jobs": n_jobs, "started": time.time()}
         os.environ[SWEEP_ENV] = json.dumps(info)
@@ -208,7 +216,9 @@ class SweepCallback(Callback):
 
             # the leaderboard (md/csv/html) becomes an artifact of the parent run; never fails the sweep
             report_sweep(info["run_id"], uri=info["uri"], out=Path(str(config.hydra.sweep.dir)) / "compare")
-        client.set_terminated(info["run_id"], status="FAILED" if n_failed else "FINISHED")
+        shared = SharedStudy.from_config(config)
+        if shared is None or shared.all_done(summary.n_jobs):  # else other workers of the study still run
+            client.set_terminated(info["run_id"], status="FAILED" if n_failed else "FINISHED")
         _LAST.append(summary)
         (log.warning if n_failed else log.info)("%s", summary.line())
 
