@@ -156,9 +156,24 @@ def run_config(cfg: DictConfig, on_stage=None):
     result = run_pipeline(dataset, splitter=objs["split"], featurizer=objs["features"], model=objs["model"],
                           strategy=objs["strategy"], thresholder=objs["thresholds"], augmenter=objs["augment"],
                           head_min=cfg.metrics.get("head_min"), tail_max=cfg.metrics.get("tail_max"),
-                          random_state=cfg.seed, on_stage=on_stage, background_transform=job_cores() > 1)
+                          random_state=cfg.seed, on_stage=on_stage, background_transform=job_cores() > 1,
+                          feature_cache=feature_cache(cfg.get("cache")))
     result.timings = {"load": load_time, **result.timings}
     return dataset, result
+
+
+def feature_cache(cache_cfg):
+    """The :class:`~mltc.feature_cache.FeatureCache` the ``cache:`` config asks for (None: disabled)."""
+    from mltc.feature_cache import FeatureCache
+    from mltc.paths import feature_cache_dir
+
+    if cache_cfg is None or not cache_cfg.get("features", False):
+        return None
+    max_gb = cache_cfg.get("max_gb", 5.0)
+    if not isinstance(max_gb, (int, float)) or max_gb <= 0:
+        raise ConfigError(f"cache.max_gb={max_gb!r} must be a positive number of gigabytes.")
+    directory = cache_cfg.get("dir") or feature_cache_dir()
+    return FeatureCache(directory, max_bytes=int(max_gb * 1024 ** 3))
 
 
 def job_cores() -> int:
@@ -237,6 +252,7 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
                                                if g in choices) or None
     params = OmegaConf.to_container(cfg, resolve=True)
     params.pop("tracking", None)
+    params.pop("cache", None)  # where work is reused changes no result (and no config hash)
     tags = {f"mltc.{k}": v for k, v in choices.items()}
     tags["mltc.seed"] = cfg.seed
     tags["mltc.config_hash"] = config_hash(params)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["runs_dir", "default_tracking_uri", "data_cache_dir"]
+__all__ = ["runs_dir", "default_tracking_uri", "data_cache_dir", "feature_cache_dir"]
 
 
 def runs_dir() -> Path:
@@ -24,3 +24,8 @@ def data_cache_dir() -> Path:
         return Path(env).expanduser().resolve()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "mltc"
+
+
+def feature_cache_dir() -> Path:
+    """Fitted featurizations reused across runs (:mod:`mltc.feature_cache`): ``<runs>/cache/features``."""
+    return runs_dir() / "cache" / "features"
