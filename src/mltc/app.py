@@ -38,6 +38,9 @@ CONF_DIR = _conf_dir()
 
 if not OmegaConf.has_resolver("mltc_runs"):
     OmegaConf.register_new_resolver("mltc_runs", lambda: str(runs_dir()))
+if not OmegaConf.has_resolver("mltc_cores"):
+    # resolved in the job's process: under the joblib launcher, the cores of one job
+    OmegaConf.register_new_resolver("mltc_cores", lambda: job_cores())
 
 # _target_ may only name classes from these packages (configs are code; keep them to known code)
 ALLOWED_TARGETS = ("mltc.", "sklearn.", "imblearn.", "lightgbm.", "xgboost.", "iterstrat.")
