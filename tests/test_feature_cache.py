@@ -144,10 +144,42 @@ def test_config_switch_and_app_path_give_the_same_numbers(tmp_path):
     with pytest.raises(ConfigError, match="cache.max_gb"):
         feature_cache(_compose([*small, "cache.max_gb=-1"]).cache)
     _, off = run_config(_compose([*small, "cache.features=false"]))
-    assert not list(tmp_path.iterdir())
+    assert not (tmp_path / "features").exists()
     _, first = run_config(_compose(small))
     _, second = run_config(_compose([*small, "strategy=ml_ros"]))  # another strategy: same featurization
-    assert len(list(tmp_path.glob("*.joblib"))) == 1
+    assert len(list((tmp_path / "features").glob("*.joblib"))) == 1
     _, back = run_config(_compose(small))
     assert off.metrics == first.metrics == back.metrics
     assert second.sizes["n_features"] == first.sizes["n_features"]
+
+
+def test_stack_reuses_out_of_fold_member_scores_from_memory(tmp_path):
+    from joblib import Memory
+
+    from mltc.models.stack import ScoreStack
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(240, 6))
+    Y = np.column_stack([X[:, 0] > 0.3, X[:, 1] + X[:, 4] > 0.8, X[:, 2] < -0.5]).astype(np.int8)
+    members = [BinaryRelevance(LogisticRegression(C=1.0)), BinaryRelevance(LogisticRegression(C=0.1))]
+    kw = dict(columns=[[0, 3], [3, None]], meta=LogisticRegression(), cv=3, random_state=1)
+    plain = ScoreStack(members, **kw).fit(X, Y)
+    memory = Memory(tmp_path, verbose=0)
+    first = ScoreStack(members, memory=memory, **kw).fit(X, Y)
+    calls = []
+    import mltc.thresholds as thr
+    real = thr.oof_scores
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+    thr.oof_scores = counting
+    try:
+        second = ScoreStack(members, memory=memory, **kw).fit(X, Y)       # same data: both members reused
+        ScoreStack(members, memory=memory, **{**kw, "cv": 4}).fit(X, Y)   # other folds: both recomputed
+        ScoreStack(members, memory=memory, **kw).fit(X, 1 - Y)            # other labels: recomputed
+    finally:
+        thr.oof_scores = real
+    assert len(calls) == 4
+    for m in (first, second):
+        np.testing.assert_array_equal(m.decision_function(X), plain.decision_function(X))

@@ -87,3 +87,21 @@ def test_scumble_per_instance_matches_its_formula():
         # Charte et al. 2019: 1 - geometric mean / arithmetic mean of the instance's labels' IRLbl
         want.append(0.0 if v.size == 0 else 1 - np.exp(np.log(v).mean()) / v.mean())
     np.testing.assert_allclose(scumble_per_instance(Y), want, rtol=1e-12, atol=1e-15)
+
+
+def test_synthetic_words_keep_the_random_stream():
+    from mltc.data.synthetic import _SYLLABLES, _words
+
+    def reference(n, rng, prefix=""):  # the generator as first written: rng.choice on the list
+        out, seen = [], set()
+        while len(out) < n:
+            k = rng.integers(2, 4)
+            w = prefix + "".join(rng.choice(_SYLLABLES, size=k))
+            if w not in seen:
+                seen.add(w)
+                out.append(w)
+        return out
+
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    assert list(_words(300, a, prefix="l7")) == reference(300, b, prefix="l7")
+    assert a.random() == b.random()  # the same draws consumed: everything generated after is unchanged

@@ -156,6 +156,7 @@ def run_config(cfg: DictConfig, on_stage=None):
              dataset.n_labels)
     objs = {g: (instantiate(cfg[g], _convert_="all") if cfg.get(g) is not None else None)
             for g in ("split", "features", "augment", "strategy", "model", "thresholds")}
+    use_oof_cache(objs["model"], cfg.get("cache"))
     result = run_pipeline(dataset, splitter=objs["split"], featurizer=objs["features"], model=objs["model"],
                           strategy=objs["strategy"], thresholder=objs["thresholds"], augmenter=objs["augment"],
                           head_min=cfg.metrics.get("head_min"), tail_max=cfg.metrics.get("tail_max"),
@@ -175,8 +176,23 @@ def feature_cache(cache_cfg):
     max_gb = cache_cfg.get("max_gb", 5.0)
     if not isinstance(max_gb, (int, float)) or max_gb <= 0:
         raise ConfigError(f"cache.max_gb={max_gb!r} must be a positive number of gigabytes.")
-    directory = cache_cfg.get("dir") or feature_cache_dir()
+    directory = Path(cache_cfg["dir"]) / "features" if cache_cfg.get("dir") else feature_cache_dir()
     return FeatureCache(directory, max_bytes=int(max_gb * 1024 ** 3))
+
+
+def use_oof_cache(model, cache_cfg) -> None:
+    """Give a model that keeps out-of-fold scores (``memory``, e.g. ScoreStack) the cache directory."""
+    from mltc.paths import runs_dir
+
+    if cache_cfg is None or not cache_cfg.get("oof", False) or model is None:
+        return
+    params = model.get_params(deep=False)
+    if "memory" in params and params["memory"] is None:
+        from joblib import Memory
+
+        memory = Memory(Path(cache_cfg.get("dir") or runs_dir() / "cache") / "oof", verbose=0)
+        memory.reduce_size(bytes_limit=int(float(cache_cfg.get("max_gb", 5.0)) * 1024 ** 3))
+        model.set_params(memory=memory)
 
 
 def job_cores() -> int:

@@ -73,12 +73,15 @@ def describe(obj) -> Any:
 
 
 def _versions() -> str:
-    import scipy
-    import sklearn
+    """The library versions whose code decides cached results (other versions may compute differently)."""
+    import importlib.metadata as md
 
-    import mltc
-    return f"mltc={getattr(mltc, '__version__', '?')} sklearn={sklearn.__version__} numpy={np.__version__} " \
-           f"scipy={scipy.__version__}"
+    def version(name):
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            return "-"
+    return " ".join(f"{n}={version(n)}" for n in ("mltc", "scikit-learn", "numpy", "scipy", "lightgbm", "xgboost"))
 
 
 def _update_texts(h, texts) -> None:

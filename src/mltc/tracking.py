@@ -94,11 +94,11 @@ _HASH_NEUTRAL = {"dataset": {"unlabeled_path": None, "unlabeled_text_column": "t
 def config_hash(cfg: dict) -> str:
     """A short, stable hash of a resolved run configuration (what resume matches on).
 
-    Tracking settings and the run name do not change what a run computes, so they are left out.
+    Tracking settings, the run name and the caches do not change what a run computes, so they are left out.
     """
     import hashlib
 
-    body = {k: v for k, v in cfg.items() if k not in ("tracking", "run_name", "hydra")}
+    body = {k: v for k, v in cfg.items() if k not in ("tracking", "run_name", "hydra", "cache")}
     for group, neutral in _HASH_NEUTRAL.items():
         if isinstance(body.get(group), dict):
             # so that runs logged before an option existed still match on resume
