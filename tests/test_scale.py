@@ -47,8 +47,9 @@ def test_dense_input_and_other_members_take_the_loop(data):
         BinaryRelevance(LogisticRegression(solver="liblinear")).fit(X, Y).predict_proba(X[:, :50])
 
 
-def test_parallel_fit_gives_the_sequential_models(data):
+def test_parallel_fit_gives_the_sequential_models(data, monkeypatch):
     X, Y = data
+    monkeypatch.setattr(br, "_MIN_PARALLEL_WORK", 0)  # this small problem would be fitted in one process
     est = LinearSVC(C=0.5, random_state=0)  # liblinear's dual solver shuffles: seeds must hold in every process
     one = BinaryRelevance(est, n_jobs=1).fit(X, Y)
     two = BinaryRelevance(est, n_jobs=2).fit(X, Y)
@@ -105,3 +106,20 @@ def test_synthetic_words_keep_the_random_stream():
     a, b = np.random.default_rng(3), np.random.default_rng(3)
     assert list(_words(300, a, prefix="l7")) == reference(300, b, prefix="l7")
     assert a.random() == b.random()  # the same draws consumed: everything generated after is unchanged
+
+
+def test_parallel_fit_takes_unsorted_sparse_input(monkeypatch):
+    # a vectorizer's matrix can have unsorted column indices; liblinear sorts them in place, which the
+    # workers' read-only memory map of X (joblib maps arrays over 1 MB) does not allow
+    monkeypatch.setattr(br, "_MIN_PARALLEL_WORK", 0)
+    X = sp.random(3000, 2000, density=0.03, format="csr", random_state=2)  # 180k values: 1.4 MB
+    Y = (np.asarray(X[:, :4].sum(axis=1)) + np.random.default_rng(0).random((3000, 4)) > 0.6).astype(np.int8)
+    Xu = X.copy()
+    for i in range(Xu.shape[0]):
+        a, b = Xu.indptr[i], Xu.indptr[i + 1]
+        Xu.indices[a:b] = Xu.indices[a:b][::-1].copy()
+        Xu.data[a:b] = Xu.data[a:b][::-1].copy()
+    Xu.has_sorted_indices = False
+    est = LogisticRegression(solver="liblinear", random_state=0)
+    two = BinaryRelevance(est, n_jobs=2).fit(Xu, Y)
+    np.testing.assert_array_equal(two.predict_proba(X), BinaryRelevance(est).fit(X, Y).predict_proba(X))
