@@ -25,9 +25,10 @@ def _loop(model, X, method):
     return np.column_stack([np.ravel(e.decision_function(X)) for e in model.estimators_])
 
 
-@pytest.mark.parametrize("est, method", [(LogisticRegression(solver="liblinear", C=4.0, random_state=0), "predict_proba"),
-                                         (LogisticRegression(solver="liblinear", random_state=0), "decision_function"),
-                                         (LinearSVC(C=0.5, random_state=0), "decision_function")])
+@pytest.mark.parametrize("est, method", [
+    (LogisticRegression(solver="liblinear", C=4.0, random_state=0), "predict_proba"),
+    (LogisticRegression(solver="liblinear", random_state=0), "decision_function"),
+    (LinearSVC(C=0.5, random_state=0), "decision_function")])
 def test_block_scores_equal_the_per_label_loop_exactly(data, est, method, monkeypatch):
     X, Y = data
     model = BinaryRelevance(est).fit(X, Y)

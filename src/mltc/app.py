@@ -182,8 +182,6 @@ def feature_cache(cache_cfg):
 
 def use_oof_cache(model, cache_cfg) -> None:
     """Give a model that keeps out-of-fold scores (``memory``, e.g. ScoreStack) the cache directory."""
-    from mltc.paths import runs_dir
-
     if cache_cfg is None or not cache_cfg.get("oof", False) or model is None:
         return
     params = model.get_params(deep=False)

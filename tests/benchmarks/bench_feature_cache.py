@@ -79,8 +79,8 @@ def main(argv=None) -> int:
         for s in stages:
             print(f"| {s[5:]} | {sum(m.get(s, 0) for m in a.values()):.1f} | "
                   f"{sum(m.get(s, 0) for m in b.values()):.1f} |")
-        diff = [(s, k, a[s].get(k), b[s].get(k)) for s in a for k in RESULT_KEYS + tuple(f"val_{k}" for k in RESULT_KEYS)
-                if a[s].get(k) != b[s].get(k)]
+        keys = RESULT_KEYS + tuple(f"val_{k}" for k in RESULT_KEYS)
+        diff = [(s, k, a[s].get(k), b[s].get(k)) for s in a for k in keys if a[s].get(k) != b[s].get(k)]
         print("\nper-job metrics identical (test and validation, to the last digit):", not diff)
         for row in diff:
             print("  differs:", *row)
