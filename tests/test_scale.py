@@ -1,4 +1,4 @@
-"""Many labels: BinaryRelevance's parallel fit and block-wise linear scores give the per-label loop's numbers."""
+"""Many labels: BinaryRelevance's parallel fit gives the sequential models; faster helpers keep their numbers."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -18,36 +18,6 @@ def data():
     return X, Y
 
 
-def _loop(model, X, method):
-    # the reference: every member scored on its own, as scikit-learn does
-    if method == "predict_proba":
-        return np.column_stack([e.predict_proba(X)[:, -1] for e in model.estimators_])
-    return np.column_stack([np.ravel(e.decision_function(X)) for e in model.estimators_])
-
-
-@pytest.mark.parametrize("est, method", [
-    (LogisticRegression(solver="liblinear", C=4.0, random_state=0), "predict_proba"),
-    (LogisticRegression(solver="liblinear", random_state=0), "decision_function"),
-    (LinearSVC(C=0.5, random_state=0), "decision_function")])
-def test_block_scores_equal_the_per_label_loop_exactly(data, est, method, monkeypatch):
-    X, Y = data
-    model = BinaryRelevance(est).fit(X, Y)
-    monkeypatch.setattr(br, "_BLOCK_VALUES", 120 * 7)  # several blocks of 7 labels, and a short last one
-    fast = getattr(model, method)(X)
-    assert model._linear_scores(X, "proba" if method == "predict_proba" else "margin") is not None
-    np.testing.assert_array_equal(fast, _loop(model, X, method))
-    assert np.all(fast[:, 3] == (0.0 if method == "predict_proba" else -1.0))
-
-
-def test_dense_input_and_other_members_take_the_loop(data):
-    X, Y = data
-    model = BinaryRelevance(LogisticRegression(solver="liblinear")).fit(X.toarray(), Y)
-    assert model._linear_scores(X.toarray(), "proba") is None
-    np.testing.assert_array_equal(model.predict_proba(X.toarray()), _loop(model, X.toarray(), "predict_proba"))
-    with pytest.raises(ValueError, match="features"):
-        BinaryRelevance(LogisticRegression(solver="liblinear")).fit(X, Y).predict_proba(X[:, :50])
-
-
 def test_parallel_fit_gives_the_sequential_models(data, monkeypatch):
     X, Y = data
     monkeypatch.setattr(br, "_MIN_PARALLEL_WORK", 0)  # this small problem would be fitted in one process
@@ -60,21 +30,6 @@ def test_parallel_fit_gives_the_sequential_models(data, monkeypatch):
         if hasattr(a, "coef_"):
             np.testing.assert_array_equal(a.coef_, b.coef_)
     np.testing.assert_array_equal(one.decision_function(X), two.decision_function(X))
-
-
-def test_average_precision_columns_equals_sklearn_with_ties():
-    from sklearn.metrics import average_precision_score
-
-    from mltc.metrics import average_precision_columns
-    rng = np.random.default_rng(4)
-    Y = rng.random((400, 12)) < 0.1
-    Y[:, 5] = False
-    S = np.round(rng.random((400, 12)) + 0.4 * Y, 1)  # rounded: many tied scores
-    S[:, 7] = 0.5  # every score tied
-    got = average_precision_columns(Y, S)
-    assert np.isnan(got[5])
-    for j in [j for j in range(12) if j != 5]:
-        assert got[j] == pytest.approx(average_precision_score(Y[:, j], S[:, j]), rel=1e-12, abs=1e-12)
 
 
 def test_scumble_per_instance_matches_its_formula():

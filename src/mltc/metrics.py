@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["label_groups", "evaluate", "per_label_report", "average_precision", "average_precision_columns",
-           "roc_auc", "AVAILABLE_METRICS"]
+__all__ = ["label_groups", "evaluate", "per_label_report", "average_precision", "roc_auc", "AVAILABLE_METRICS"]
 
 AVAILABLE_METRICS = (
     "micro_f1", "macro_f1", "weighted_f1", "samples_f1",
@@ -83,40 +82,6 @@ def average_precision(y_true, y_score) -> float:
     return float(np.sum(np.diff(recall, prepend=0.0) * precision))
 
 
-def average_precision_columns(Y_true, scores) -> np.ndarray:
-    """:func:`average_precision` of every column at once (NaN for a column without positives).
-
-    AP is the mean, over the positives, of the precision at the end of the positive's run of
-    tied scores; computed on blocks of columns sorted together instead of one column at a time
-    (4,000 labels: ~5 s -> well under 1 s).
-    """
-    Y = np.asarray(Y_true) > 0
-    S = np.asarray(scores, dtype=float)
-    n, L = S.shape
-    out = np.full(L, np.nan)
-    if n == 0:
-        return out
-    block = max(1, 4_000_000 // n)
-    ranks = np.arange(1, n + 1, dtype=np.float64)[:, None]
-    for start in range(0, L, block):
-        sl = slice(start, min(L, start + block))
-        order = np.argsort(-S[:, sl], axis=0, kind="stable")
-        s = np.take_along_axis(S[:, sl], order, axis=0)
-        y = np.take_along_axis(Y[:, sl], order, axis=0)
-        tps = np.cumsum(y, axis=0, dtype=np.float64)
-        pos = tps[-1]
-        # the last row of each run of equal scores, for every row (a cut cannot split a tie)
-        is_last = np.ones(s.shape, dtype=bool)
-        is_last[:-1] = s[:-1] != s[1:]
-        last = np.where(is_last, np.arange(n)[:, None], n)
-        last = np.minimum.accumulate(last[::-1], axis=0)[::-1]
-        precision = np.take_along_axis(tps, last, axis=0) / np.take_along_axis(np.broadcast_to(ranks, s.shape),
-                                                                               last, axis=0)
-        ap = np.divide((precision * y).sum(axis=0), pos, out=np.full(pos.shape, np.nan), where=pos > 0)
-        out[sl] = ap
-    return out
-
-
 def roc_auc(Y_true, scores) -> np.ndarray:
     """ROC-AUC of each column (Mann-Whitney U / (n_pos n_neg), ties counted one half).
 
@@ -151,7 +116,8 @@ def per_label_report(Y_true, Y_pred, scores=None, label_names=None, train_counts
     })
     if scores is not None:
         scores = np.asarray(scores, dtype=float)
-        df["average_precision"] = average_precision_columns(Y_true, scores)
+        df["average_precision"] = [average_precision(Y_true[:, j], scores[:, j]) if support[j] else np.nan
+                                   for j in range(L)]
     if train_counts is not None:
         df["train_count"] = np.asarray(train_counts)
     if groups is not None:
