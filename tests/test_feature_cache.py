@@ -94,6 +94,15 @@ def test_least_recently_used_entries_are_evicted_past_the_cap(tmp_path):
     assert sorted(p.stem for p in cache.entries()) == ["a", "d"]
 
 
+def test_an_entry_that_cannot_be_written_does_not_fail_the_run(tmp_path, caplog):
+    cache = FeatureCache(tmp_path)
+    entry = _entry(0)
+    entry.featurizer.preprocessor = lambda s: s  # a lambda cannot be pickled
+    cache.store("k", entry)
+    assert cache.load("k") is None and not list(tmp_path.iterdir())
+    assert "could not store" in caplog.text
+
+
 def test_damaged_entry_is_a_miss_and_is_removed(tmp_path):
     cache = FeatureCache(tmp_path)
     cache._path("bad").write_bytes(b"not a joblib file")

@@ -181,6 +181,11 @@ class FeatureCache:
             with os.fdopen(fd, "wb") as f:
                 joblib.dump(entry, f)
             os.replace(tmp, self._path(key))
+        except Exception as err:  # noqa: BLE001 -- a cache that cannot write must not fail the run
+            Path(tmp).unlink(missing_ok=True)
+            log.warning("feature cache: could not store this featurization (%s: %s); the run goes on without "
+                        "it (cache.features=false skips trying)", type(err).__name__, err)
+            return
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
