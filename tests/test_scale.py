@@ -79,3 +79,21 @@ def test_parallel_fit_takes_unsorted_sparse_input(monkeypatch):
     est = LogisticRegression(solver="liblinear", random_state=0)
     two = BinaryRelevance(est, n_jobs=2).fit(Xu, Y)
     np.testing.assert_array_equal(two.predict_proba(X), BinaryRelevance(est).fit(X, Y).predict_proba(X))
+
+
+def test_stack_refits_members_in_parallel_with_the_same_numbers():
+    from mltc.models.stack import ScoreStack
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(240, 6))
+    Y = np.column_stack([X[:, 0] > 0.3, X[:, 1] + X[:, 4] > 0.8, X[:, 2] < -0.5]).astype(np.int8)
+    w = rng.uniform(0.5, 2.0, size=240)
+    kw = dict(estimators=[BinaryRelevance(LinearSVC(C=0.5)), BinaryRelevance(LogisticRegression(C=0.3))],
+              columns=[[0, 3], [3, None]], meta=LogisticRegression(), cv=3, random_state=4)
+    one = ScoreStack(**kw).fit(X, Y, sample_weight=w)
+    two = ScoreStack(**kw, n_jobs=2).fit(X, Y, sample_weight=w)
+    assert two.n_features_in_ == 6 and len(two.estimators_) == 2
+    for a, b in zip(one.estimators_, two.estimators_):
+        for ea, eb in zip(a.estimators_, b.estimators_):
+            np.testing.assert_array_equal(ea.coef_, eb.coef_)
+    np.testing.assert_array_equal(one.decision_function(X), two.decision_function(X))

@@ -247,6 +247,11 @@ def default_meta(random_state=None, n_jobs=1):
                           verbose=-1)
 
 
+def _fit_member(est, X, Y, sample_weight):
+    est = clone(est)
+    return est.fit(X, Y) if sample_weight is None else est.fit(X, Y, sample_weight=sample_weight)
+
+
 def _member_oof(est, X, Y, *, n_splits, seed, fit_params, n_jobs, versions=None):
     """One member's out-of-fold log-odds (a module-level function, so joblib.Memory can key and keep it).
 
@@ -293,7 +298,7 @@ class ScoreStack(ScoreAverage):
         member parameter named ``random_state`` left at None (liblinear shuffles with numpy's
         global generator otherwise, which differs between the processes that fit the folds).
     n_jobs : int, optional
-        Folds fitted in parallel; None is one at a time.
+        Folds, then the final refits of the members, fitted in parallel; None is one at a time.
     memory : str, Path or joblib.Memory, optional
         Where the members' out-of-fold scores are kept and reused (keyed by the member, its
         column block of ``X``, ``Y``, the folds and the sample weights), so a second fit on the
@@ -376,7 +381,16 @@ class ScoreStack(ScoreAverage):
         # reaches the run's details.json: which meta-features the combiner leant on
         self.summary_ = {"meta": type(meta).__name__, "cv": self.cv,
                          "meta_feature_importance": dict(zip(self.meta_feature_names_, map(float, imp)))}
-        self._fit_members(X, Y, members, sample_weight)
+        if self.n_jobs in (None, 1):
+            self._fit_members(X, Y, members, sample_weight)
+        else:
+            # the final refits side by side too (members are seeded, so processes change no number)
+            from joblib import Parallel, delayed
+
+            fit = delayed(_fit_member)
+            self.estimators_ = Parallel(n_jobs=self.n_jobs)(fit(est, self._block(X, sl), Y, sample_weight)
+                                                            for est, sl in zip(members, self.slices_))
+            self.n_features_in_ = X.shape[1]
         self.score_kind_ = "margin"
         return self
 
