@@ -42,6 +42,9 @@ CONF_DIR = _conf_dir()
 
 if not OmegaConf.has_resolver("mltc_runs"):
     OmegaConf.register_new_resolver("mltc_runs", lambda: str(runs_dir()))
+if not OmegaConf.has_resolver("mltc_cores"):
+    # resolved in the job's process: under the joblib launcher, the cores of one job
+    OmegaConf.register_new_resolver("mltc_cores", lambda: job_cores())
 
 GROUPS = ("dataset", "split", "features", "augment", "strategy", "model", "thresholds", "tracking")
 
@@ -154,11 +157,12 @@ def run_config(cfg: DictConfig, on_stage=None):
              dataset.n_labels)
     objs = {g: (instantiate(cfg[g], _convert_="all") if cfg.get(g) is not None else None)
             for g in ("split", "features", "augment", "strategy", "model", "thresholds")}
+    use_oof_cache(objs["model"], cfg.get("cache"))
     result = run_pipeline(dataset, splitter=objs["split"], featurizer=objs["features"], model=objs["model"],
                           strategy=objs["strategy"], thresholder=objs["thresholds"], augmenter=objs["augment"],
                           head_min=cfg.metrics.get("head_min"), tail_max=cfg.metrics.get("tail_max"),
                           random_state=cfg.seed, on_stage=on_stage, background_transform=job_cores() > 1,
-                          extra_metrics=extra_metrics(cfg))
+                          extra_metrics=extra_metrics(cfg), feature_cache=feature_cache(cfg.get("cache")))
     result.timings = {"load": load_time, **result.timings}
     return dataset, result
 
@@ -193,6 +197,33 @@ def objective_name(cfg) -> str:
         return next(iter(resolve_metrics([objective], key="metrics.objective")), objective)
     except ValueError:
         return objective
+
+
+def feature_cache(cache_cfg):
+    """The :class:`~mltc.feature_cache.FeatureCache` the ``cache:`` config asks for (None: disabled)."""
+    from mltc.feature_cache import FeatureCache
+    from mltc.paths import feature_cache_dir
+
+    if cache_cfg is None or not cache_cfg.get("features", False):
+        return None
+    max_gb = cache_cfg.get("max_gb", 5.0)
+    if not isinstance(max_gb, (int, float)) or max_gb <= 0:
+        raise ConfigError(f"cache.max_gb={max_gb!r} must be a positive number of gigabytes.")
+    directory = Path(cache_cfg["dir"]) / "features" if cache_cfg.get("dir") else feature_cache_dir()
+    return FeatureCache(directory, max_bytes=int(max_gb * 1024 ** 3))
+
+
+def use_oof_cache(model, cache_cfg) -> None:
+    """Give a model that keeps out-of-fold scores (``memory``, e.g. ScoreStack) the cache directory."""
+    if cache_cfg is None or not cache_cfg.get("oof", False) or model is None:
+        return
+    params = model.get_params(deep=False)
+    if "memory" in params and params["memory"] is None:
+        from joblib import Memory
+
+        memory = Memory(Path(cache_cfg.get("dir") or runs_dir() / "cache") / "oof", verbose=0)
+        memory.reduce_size(bytes_limit=int(float(cache_cfg.get("max_gb", 5.0)) * 1024 ** 3))
+        model.set_params(memory=memory)
 
 
 def job_cores() -> int:
@@ -272,6 +303,7 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
     run_name = cfg.get("run_name") or make_run_name(choices, _task_overrides(), cfg.get("seed")) or None
     params = OmegaConf.to_container(cfg, resolve=True)
     params.pop("tracking", None)
+    params.pop("cache", None)  # where work is reused changes no result (and no config hash)
     tags = {f"mltc.{k}": v for k, v in choices.items()}
     tags["mltc.seed"] = cfg.seed
     tags["mltc.config_hash"] = config_hash(params)

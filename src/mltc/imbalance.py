@@ -57,10 +57,12 @@ def scumble_per_instance(Y, *, ir=None) -> np.ndarray:
     ir = irlbl(Yd) if ir is None else np.asarray(ir, dtype=float)
     ir = np.where(np.isfinite(ir), ir, 0.0)
     n_lab = Yd.sum(axis=1)
+    # sums over each document's labels only: no (n, L) float temporaries (4,000 labels: 480 MB each)
+    Ys = sp.csr_matrix(Yd, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_ir = np.where(ir > 0, np.log(np.where(ir > 0, ir, 1.0)), 0.0)
-        gmean = np.exp((Yd * log_ir).sum(axis=1) / np.maximum(n_lab, 1))
-        amean = (Yd * ir).sum(axis=1) / np.maximum(n_lab, 1)
+        gmean = np.exp((Ys @ log_ir) / np.maximum(n_lab, 1))
+        amean = (Ys @ ir) / np.maximum(n_lab, 1)
         out = np.where(n_lab > 0, 1.0 - gmean / np.where(amean > 0, amean, 1.0), 0.0)
     return out
 

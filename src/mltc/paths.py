@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["runs_dir", "default_tracking_uri", "data_cache_dir", "tracking_uri", "conf_dir"]
+__all__ = ["runs_dir", "default_tracking_uri", "data_cache_dir", "tracking_uri", "conf_dir", "feature_cache_dir"]
 
 
 def runs_dir() -> Path:
@@ -69,3 +69,8 @@ def tracking_uri_source(uri: str | None = None) -> str:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return "$MLFLOW_TRACKING_URI"
     return "the default store under runs/ (MLTC_RUNS_DIR)"
+
+
+def feature_cache_dir() -> Path:
+    """Fitted featurizations reused across runs (:mod:`mltc.feature_cache`): ``<runs>/cache/features``."""
+    return runs_dir() / "cache" / "features"

@@ -155,6 +155,22 @@ def _params(obj) -> dict:
     return obj.get_params(deep=False) if hasattr(obj, "get_params") else {}
 
 
+def _cached_features(cache, featurizer, dataset, texts_tr, Y_tr, va, te, unlabeled):
+    """``(key, entry)`` of ``cache`` for this featurization; ``(None, None)`` without a cache."""
+    if cache is None:
+        return None, None
+    key = cache.key(featurizer, train=texts_tr, val=_take(dataset.texts, va), test=_take(dataset.texts, te),
+                    unlabeled=None if unlabeled is None else list(unlabeled), Y_train=Y_tr)
+    return key, cache.load(key)
+
+
+def _cache_entry(featurizer, X_tr, X_va, X_te, strategy, unlabeled):
+    from mltc.feature_cache import CachedFeatures
+
+    X_unl = _params(strategy).get("X_unlabeled") if unlabeled is not None else None
+    return CachedFeatures(featurizer=featurizer, X_train=X_tr, X_val=X_va, X_test=X_te, X_unlabeled=X_unl)
+
+
 def _take(texts, idx):
     return [texts[i] for i in idx]
 
@@ -181,7 +197,7 @@ def collect_details(**components) -> dict:
 
 def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None, thresholder=None,
                  augmenter=None, head_min=None, tail_max=None, random_state=None, on_stage=None,
-                 background_transform=True, extra_metrics=None) -> RunResult:
+                 background_transform=True, extra_metrics=None, feature_cache=None) -> RunResult:
     """Run one experiment end to end on plain objects.
 
     Parameters
@@ -212,6 +228,9 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
     extra_metrics : dict, optional
         ``{name: metric}`` from :func:`mltc.metrics.resolve_metrics`, computed on test and
         validation beside the built-in metrics.
+    feature_cache : mltc.feature_cache.FeatureCache, optional
+        Reuse the fitted featurizer and feature matrices of an earlier run on the same
+        texts with the same featurizer parameters (e.g. another job of a sweep).
 
     Notes
     -----
@@ -251,12 +270,26 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
                         f"{type(strategy).__name__} does not use unlabeled data; use strategy=pseudo_label or "
                         "remove dataset.unlabeled_path.")
     with timer("featurize"):
-        X_tr = featurizer.fit_transform(texts_tr)
-        if unlabeled is not None:
-            # transform only: the vocabulary and idf come from the training texts
-            strategy.set_params(X_unlabeled=featurizer.transform(list(unlabeled)))
-        held_out = _transform_held_out(featurizer, [_take(dataset.texts, va), _take(dataset.texts, te)],
-                                       background=background_transform and _sklearn_only(featurizer))
+        cache_key, cached = _cached_features(feature_cache, featurizer, dataset, texts_tr, Y_tr_aug, va, te, unlabeled)
+        if cached is not None:
+            # the caller's featurizer ends up fitted, as without the cache
+            vars(featurizer).update(vars(cached.featurizer))
+            X_tr = cached.X_train
+            if unlabeled is not None:
+                strategy.set_params(X_unlabeled=cached.X_unlabeled)
+            held_out = Future()
+            held_out.set_result(([cached.X_val, cached.X_test], 0.0))
+        else:
+            X_tr = featurizer.fit_transform(texts_tr)
+            if unlabeled is not None:
+                # transform only: the vocabulary and idf come from the training texts
+                strategy.set_params(X_unlabeled=featurizer.transform(list(unlabeled)))
+            held_out = _transform_held_out(featurizer, [_take(dataset.texts, va), _take(dataset.texts, te)],
+                                           background=background_transform and _sklearn_only(featurizer))
+            if cache_key is not None:
+                # stored before anything downstream can touch the matrices in place
+                feature_cache.store(cache_key, _cache_entry(featurizer, X_tr, *held_out.result()[0], strategy,
+                                                            unlabeled))
 
     with timer("resample"):
         X_fit, Y_fit, w_fit = _resample(strategy, X_tr, Y_tr_aug)

@@ -124,13 +124,13 @@ def _logged_targets(node):
 def config_hash(cfg: dict) -> str:
     """A short, stable hash of a resolved run configuration (what resume matches on).
 
-    Tracking settings and the run name do not change what a run computes, so they are left out.
+    Tracking settings, the run name and the caches do not change what a run computes, so they are left out.
     A ``_target_`` counts by the class it names, not by the module path it is spelled with today
     (see ``_LOGGED_TARGETS``): moving a class does not orphan the runs logged before the move.
     """
     import hashlib
 
-    body = {k: v for k, v in cfg.items() if k not in ("tracking", "run_name", "hydra")}
+    body = {k: v for k, v in cfg.items() if k not in ("tracking", "run_name", "hydra", "cache")}
     body = _logged_targets(body)
     for group, neutral in _HASH_NEUTRAL.items():
         if isinstance(body.get(group), dict):

@@ -14,6 +14,7 @@ __all__ = ["make_synthetic"]
 
 _SYLLABLES = ["ba", "ke", "lo", "mi", "nu", "ra", "si", "to", "ve", "zu", "da", "fe", "gi", "ho", "ju", "pa",
               "qe", "ri", "su", "wa", "xo", "ye", "ze", "cu"]
+_SYLLABLE_ARRAY = np.array(_SYLLABLES)
 
 
 def _words(n: int, rng, *, min_syl: int = 2, max_syl: int = 3, prefix: str = "") -> np.ndarray:
@@ -21,7 +22,8 @@ def _words(n: int, rng, *, min_syl: int = 2, max_syl: int = 3, prefix: str = "")
     out, seen = [], set()
     while len(out) < n:
         k = rng.integers(min_syl, max_syl + 1)
-        w = prefix + "".join(rng.choice(_SYLLABLES, size=k))
+        # the draws of rng.choice(_SYLLABLES, size=k), without converting the list on every call
+        w = prefix + "".join(_SYLLABLE_ARRAY[rng.integers(0, _SYLLABLE_ARRAY.size, size=k)].tolist())
         if w not in seen:
             seen.add(w)
             out.append(w)

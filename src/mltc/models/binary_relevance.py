@@ -6,7 +6,8 @@ import inspect
 import logging
 
 import numpy as np
-from joblib import Parallel, delayed
+import scipy.sparse as sp
+from joblib import Parallel, delayed, effective_n_jobs
 from threadpoolctl import ThreadpoolController
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -88,6 +89,20 @@ def _fit_one(estimator, X, y, sample_weight, label_kwargs):
     return est
 
 
+def _fit_labels(estimator, X, Y, labels, sample_weight, label_kwargs):
+    """Fit ``estimator`` on each label of ``labels`` (one task of a parallel fit)."""
+    return [_fit_one(estimator, X, np.ascontiguousarray(Y[:, j]), sample_weight, label_kwargs[j]) for j in labels]
+
+
+# below this many stored feature values x labels, starting worker processes (seconds on a busy
+# machine) costs more than fitting the labels one after another (GoEmotions: 1.1M x 28 = 3e7)
+_MIN_PARALLEL_WORK = 1e8
+
+
+def _work(X) -> float:
+    return float(X.nnz if sp.issparse(X) else np.prod(np.shape(X)))
+
+
 class BinaryRelevance(ClassifierMixin, BaseEstimator):
     """One clone of ``estimator`` per label (one-vs-rest for multi-label data).
 
@@ -103,7 +118,10 @@ class BinaryRelevance(ClassifierMixin, BaseEstimator):
     per_label_params : dict of str to array-like, optional
         Parameter name -> one value per label, set on that label's clone.
     n_jobs : int, default=1
-        Labels fitted in parallel (joblib).
+        Processes fitting labels in parallel (joblib; None: ``joblib.parallel_config``'s, else 1),
+        used when the data's stored values times the labels reach 1e8 (smaller fits are done before
+        the processes would have started). The fitted models are the same for any value: every
+        label is fitted alone.
 
     Examples
     --------
@@ -140,9 +158,25 @@ class BinaryRelevance(ClassifierMixin, BaseEstimator):
             if len(v) != L:
                 raise ValueError(f"per_label_params[{k!r}] has {len(v)} values for {L} labels.")
         kwargs = [{k: v[j] for k, v in per.items()} for j in range(L)]
-        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_one)(self.estimator, X, np.ascontiguousarray(Y[:, j]), sample_weight, kwargs[j])
-            for j in track(range(L), "per-label fits", min_seconds=1.0))
+        n_jobs = effective_n_jobs(self.n_jobs)
+        if n_jobs == 1 or L < 2 or _work(X) * L < _MIN_PARALLEL_WORK:
+            self.estimators_ = [_fit_one(self.estimator, X, np.ascontiguousarray(Y[:, j]), sample_weight, kwargs[j])
+                                for j in track(range(L), "per-label fits", min_seconds=1.0)]
+        else:
+            # a few interleaved label sets per process: one transfer of X per task, and frequent
+            # (slow) labels spread over all processes
+            if sp.issparse(X) and X.format == "csr" and not X.has_sorted_indices:
+                # the workers get X read-only (memory-mapped); liblinear would sort it in place there,
+                # as it does here when fitting in this process
+                X.sort_indices()
+            n_tasks = min(L, 4 * n_jobs)
+            tasks = [list(range(t, L, n_tasks)) for t in range(n_tasks)]
+            done = Parallel(n_jobs=n_jobs)(delayed(_fit_labels)(self.estimator, X, Y, labels, sample_weight, kwargs)
+                                           for labels in tasks)
+            self.estimators_ = [None] * L
+            for labels, fitted in zip(tasks, done):
+                for j, est in zip(labels, fitted):
+                    self.estimators_[j] = est
         self.n_labels_ = L
         self.score_kind_ = "proba" if hasattr(self.estimator, "predict_proba") else "margin"
         return self

@@ -20,6 +20,7 @@ Schapire & Singer (2000), BoosTexter: a boosting-based system for text categoriz
 from __future__ import annotations
 
 import inspect
+import os
 from numbers import Integral
 
 import numpy as np
@@ -27,8 +28,9 @@ import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_parameter_constraints
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_memory
 
+from mltc.feature_cache import _versions
 from mltc.models.binary_relevance import accepts_sample_weight
 from mltc.models.scores import predict_scores
 
@@ -260,6 +262,22 @@ def default_meta(random_state=None, n_jobs=1):
                           verbose=-1)
 
 
+def _fit_member(est, X, Y, sample_weight):
+    est = clone(est)
+    return est.fit(X, Y) if sample_weight is None else est.fit(X, Y, sample_weight=sample_weight)
+
+
+def _member_oof(est, X, Y, *, n_splits, seed, fit_params, n_jobs, versions=None):
+    """One member's out-of-fold log-odds (a module-level function, so joblib.Memory can key and keep it).
+
+    ``versions`` only keys the cache: scores kept by other library versions are not reused.
+    """
+    from mltc.model_selection import oof_scores
+
+    return oof_scores(est, X, Y, n_splits=n_splits, random_state=seed, fit_params=fit_params,
+                      score_fn=_logit_scores, n_jobs=n_jobs)
+
+
 class ScoreStack(ScoreAverage):
     """Stacked generalisation: a meta-learner scores every (document, label) pair from the members' scores.
 
@@ -295,7 +313,12 @@ class ScoreStack(ScoreAverage):
         member parameter named ``random_state`` left at None (liblinear shuffles with numpy's
         global generator otherwise, which differs between the processes that fit the folds).
     n_jobs : int, optional
-        Folds fitted in parallel; None is one at a time.
+        Folds, then the final refits of the members, fitted in parallel; None is one at a time.
+    memory : str, Path or joblib.Memory, optional
+        Where the members' out-of-fold scores are kept and reused (keyed by the member, its
+        column block of ``X``, ``Y``, the folds and the sample weights), so a second fit on the
+        same data, e.g. with another meta-learner, only refits the members on all of ``X``.
+        ``mltc run`` sets it to ``<runs>/cache/oof`` unless ``cache.oof=false``.
 
     Attributes
     ----------
@@ -324,15 +347,17 @@ class ScoreStack(ScoreAverage):
         "cv": [Interval(Integral, 2, None, closed="left")],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "memory": [str, os.PathLike, HasMethods(["cache"]), None],
     }
 
     def __init__(self, estimators=None, *, columns=None, weights=None, scale="logit", meta=None, cv=5,
-                 random_state=None, n_jobs=None):
+                 random_state=None, n_jobs=None, memory=None):
         super().__init__(estimators, columns=columns, weights=weights, scale=scale)
         self.meta = meta
         self.cv = cv
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.memory = memory
 
     def _features(self, M):
         return stack_features(M, self.weights_, self.center_, self.spread_, self.label_prior_)
@@ -342,8 +367,6 @@ class ScoreStack(ScoreAverage):
 
         ``feature_blocks`` as in :meth:`ScoreAverage.fit`.
         """
-        from mltc.model_selection import oof_scores
-
         validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
                                        caller_name=type(self).__name__)
         X = X.tocsr() if sp.issparse(X) else np.asarray(X)
@@ -353,8 +376,11 @@ class ScoreStack(ScoreAverage):
         fit_params = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight, dtype=float)}
         seed = self.random_state if isinstance(self.random_state, Integral) else None
         members = [_seeded(est, seed) for est in self.estimators]
-        M = np.stack([oof_scores(est, self._block(X, sl), Y, n_splits=self.cv, random_state=seed,
-                                 fit_params=fit_params, score_fn=_logit_scores, n_jobs=self.n_jobs)
+        memory = check_memory(self.memory)
+        oof = memory.cache(_member_oof, ignore=["n_jobs"])
+        versions = None if memory.location is None else _versions()
+        M = np.stack([oof(est, self._block(X, sl), Y, n_splits=self.cv, seed=seed, fit_params=fit_params,
+                          n_jobs=self.n_jobs, versions=versions)
                       for est, sl in zip(members, self.slices_)], axis=-1)
         flat = M.reshape(-1, M.shape[-1])
         self.center_, self.spread_ = flat.mean(axis=0), flat.std(axis=0)
@@ -373,7 +399,16 @@ class ScoreStack(ScoreAverage):
         # reaches the run's details.json: which meta-features the combiner leant on
         self.summary_ = {"meta": type(meta).__name__, "cv": self.cv,
                          "meta_feature_importance": dict(zip(self.meta_feature_names_, map(float, imp)))}
-        self._fit_members(X, Y, members, sample_weight)
+        if self.n_jobs in (None, 1):
+            self._fit_members(X, Y, members, sample_weight)
+        else:
+            # the final refits side by side too (members are seeded, so processes change no number)
+            from joblib import Parallel, delayed
+
+            fit = delayed(_fit_member)
+            self.estimators_ = Parallel(n_jobs=self.n_jobs)(fit(est, self._block(X, sl), Y, sample_weight)
+                                                            for est, sl in zip(members, self.slices_))
+            self.n_features_in_ = X.shape[1]
         self.score_kind_ = "margin"
         return self
 

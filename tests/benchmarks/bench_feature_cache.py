@@ -1,0 +1,95 @@
+"""The README's 11-strategy GoEmotions sweep with and without the feature cache (a script, not a test).
+
+    nice -n 10 python tests/benchmarks/bench_feature_cache.py --data ../shared/data \
+        [--strategies none,ml_ros,...] [--order cached-first]
+
+Runs the sweep twice as whole ``mltc run -m`` processes (Hydra's basic launcher, one job at a
+time), each with its own empty MLflow store and, for the cached sweep, an empty cache directory:
+``cache.features=false`` first, then ``cache.features=true`` (``--order cached-first`` swaps
+them, to see the machine's drift). Prints the wall time of each sweep, the speed-up, the sum of
+each stage's time over the jobs (``time_*`` metrics), and checks that every job's logged test and
+validation metrics are identical in both sweeps (exit status 1 if not).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STRATEGIES = "none,ml_ros,ml_rus,lp_ros,lp_rus,mlsmote,remedial,mlsol,mlenn,remedial_mlsmote,mlrus_mlros"
+RESULT_KEYS = ("micro_f1", "macro_f1", "samples_f1", "micro_pr_auc", "macro_pr_auc", "hamming_loss",
+               "subset_accuracy", "head_macro_f1", "medium_macro_f1", "tail_macro_f1", "tail_micro_f1")
+
+
+def sweep(tmp: Path, name: str, data: str, strategies: str, cached: bool, extra: list[str]) -> float:
+    uri = f"sqlite:///{tmp / name}.db"
+    cmd = [sys.executable, "-m", "mltc.cli", "run", "-m", "experiment=goemotions_logreg", f"strategy={strategies}",
+           f"tracking.uri={uri}", f"cache.features={str(cached).lower()}", f"cache.dir={tmp / name}-cache", *extra]
+    env = dict(os.environ, MLTC_DATA_DIR=data, MLTC_RUNS_DIR=str(tmp / f"{name}-runs"))
+    print("$", " ".join(cmd), flush=True)
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        sys.exit(f"{name} sweep failed:\n{proc.stderr[-4000:]}")
+    return wall
+
+
+def runs(tmp: Path, name: str) -> dict:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp / name}.db")
+    exp = client.get_experiment_by_name("goemotions")
+    out = {}
+    for r in client.search_runs([exp.experiment_id], filter_string="attributes.status = 'FINISHED'"):
+        if "mltc.strategy" in r.data.tags and "mltc.sweep_id" in r.data.tags:
+            out[r.data.tags["mltc.strategy"]] = r.data.metrics
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=os.environ.get("MLTC_DATA_DIR", "../shared/data"))
+    ap.add_argument("--strategies", default=STRATEGIES)
+    ap.add_argument("--order", choices=["uncached-first", "cached-first"], default="uncached-first")
+    ap.add_argument("extra", nargs="*", help="more overrides for both sweeps")
+    args = ap.parse_args(argv)
+    data = str(Path(args.data).resolve())
+    with tempfile.TemporaryDirectory(prefix="bench-fcache-") as d:
+        tmp = Path(d)
+        order = [False, True] if args.order == "uncached-first" else [True, False]
+        wall = {}
+        for cached in order:
+            name = "cached" if cached else "uncached"
+            wall[name] = sweep(tmp, name, data, args.strategies, cached, args.extra)
+            print(f"{name}: {wall[name]:.1f} s", flush=True)
+        a, b = runs(tmp, "uncached"), runs(tmp, "cached")
+        n = len(args.strategies.split(","))
+        if len(a) != n or len(b) != n:
+            print(f"expected {n} finished jobs in each sweep, got {len(a)} / {len(b)}")
+            return 1
+        stages = sorted({k for m in a.values() for k in m if k.startswith("time_")})
+        print(f"\n{n} jobs: uncached {wall['uncached']:.1f} s, cached {wall['cached']:.1f} s, "
+              f"speed-up {wall['uncached'] / wall['cached']:.2f}x")
+        print("\n| stage (sum over jobs, s) | uncached | cached |\n|---|---|---|")
+        for s in stages:
+            print(f"| {s[5:]} | {sum(m.get(s, 0) for m in a.values()):.1f} | "
+                  f"{sum(m.get(s, 0) for m in b.values()):.1f} |")
+        keys = RESULT_KEYS + tuple(f"val_{k}" for k in RESULT_KEYS)
+        diff = [(s, k, a[s].get(k), b[s].get(k)) for s in a for k in keys if a[s].get(k) != b[s].get(k)]
+        print("\nper-job metrics identical (test and validation, to the last digit):", not diff)
+        for row in diff:
+            print("  differs:", *row)
+        print("\n| strategy | micro-F1 | macro-F1 | tail macro-F1 |\n|---|---|---|---|")
+        for s in args.strategies.split(","):
+            m = b[s]
+            print(f"| {s} | {100 * m['micro_f1']:.2f} | {100 * m['macro_f1']:.2f} | {100 * m['tail_macro_f1']:.2f} |")
+        return 1 if diff else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
