@@ -176,7 +176,7 @@ def test_stack_reuses_out_of_fold_member_scores_from_memory(tmp_path):
     memory = Memory(tmp_path, verbose=0)
     first = ScoreStack(members, memory=memory, **kw).fit(X, Y)
     calls = []
-    import mltc.thresholds as thr
+    import mltc.model_selection as thr
     real = thr.oof_scores
 
     def counting(*args, **kwargs):
