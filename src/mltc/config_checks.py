@@ -35,7 +35,7 @@ def metric_names(extra=()) -> set | None:
 
 def check_values(cfg: DictConfig) -> None:
     """Refuse values that cannot work, before loading data: ``seed``, ``metrics.objective``."""
-    from mltc.app import ConfigError
+    from mltc.config_guard import ConfigError
 
     seed = cfg.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)):
