@@ -8,6 +8,9 @@ Selection never reads test metrics. Rules that tune thresholds on validation are
 half of the validation documents and scored on the other (and the other way round), so a tuned rule
 is not credited for fitting the documents it is scored on. Confidence intervals come from a paired
 bootstrap over validation documents, one block per seed (:func:`mltc.stats.paired_bootstrap`).
+
+Longer than ~500 lines because it is one command from plan to recommendation; each stage above is
+its own function, and the statistics and store access it needs live in mltc.stats and MLflow.
 """
 from __future__ import annotations
 

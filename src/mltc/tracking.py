@@ -1,4 +1,9 @@
-"""Experiment tracking: MLflow (default) or nothing. Only the CLI uses this module."""
+"""Experiment tracking: MLflow (default) or nothing. Only the CLI uses this module.
+
+Longer than ~500 lines on purpose: it is the one owner of MLflow writes (opening and locking the store,
+the config hash resume matches on, process tags and orphan marking, the tracker and the child process
+that runs it), and keeping them together keeps every write behind one client.
+"""
 from __future__ import annotations
 
 import atexit
