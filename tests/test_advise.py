@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from mltc.advise import ARMS, AdviseError, ArmResult, analyse, bootstrap_gain, cross_fit, objective_fn, plan_portfolio
+from mltc.advise import (ARMS, AdviseError, ArmResult, analyse, bootstrap_gain, cross_fit, objective_fn, plan_portfolio,
+                         promote_target, render)
 from mltc.stats import paired_bootstrap
 from mltc.thresholds import FixedThreshold, PerLabelThreshold
 
@@ -115,6 +116,23 @@ def test_a_gain_that_is_not_clear_gives_way_to_the_simpler_arm():
     assert rec["gain"]["lo"] > 0
 
 
+def test_the_printed_promote_command_names_the_recommended_arms_first_seed_run():
+    res = _results()
+    for name, arm in res.items():
+        arm.run_ids = {seed: f"run-{name}-{seed}" for seed in arm.blocks}
+    rec = analyse(res, "macro_f1", n_boot=200)
+    rec.update(n_runs=8, best_overrides=f"+portfolio/arm={rec['best']}", sweep_id="s1")
+    rec["promote_seed"], rec["promote_run"] = promote_target(res[rec["best"]], [42, 0])
+    text = render(rec)
+    assert f"mltc promote --run run-{rec['best']}-42 " in text and "--sweep" not in text
+    # the plan's seed order decides, not dict order; a seed without a run is passed over
+    del res[rec["best"]].run_ids[42]
+    assert promote_target(res[rec["best"]], [42, 0, 1]) == (0, f"run-{rec['best']}-0")
+    res["plain"].run_ids = {}
+    with pytest.raises(AdviseError, match="plain has no finished run"):
+        promote_target(res["plain"], [42, 0])
+
+
 def test_bootstrap_gain_uses_the_stats_module_for_f1_and_agrees_elsewhere():
     res = _results()
     blocks = [(*res["per_label"].blocks[s], *res["plain"].blocks[s][1:]) for s in (42, 0)]
@@ -149,12 +167,14 @@ def test_advise_end_to_end_recommends_and_resumes(tmp_path):
     env = dict(os.environ)
     first = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
-    assert "recommended:" in first.stdout and "mltc promote --sweep" in first.stdout
+    assert "recommended:" in first.stdout and "mltc promote --run" in first.stdout
     report = first.stdout[first.stdout.index("mltc advise:"):]
     assert "test macro_f1" not in report  # no test score without --show-test
     import json
     rec = json.loads((tmp_path / "rec.json").read_text())
     assert rec["best"] in ("plain", "per_label", "ml_ros") and "test" not in rec
+    assert rec["promote_run"] == rec["run_ids"][rec["best"]][str(rec["promote_seed"])]
+    assert f"mltc promote --run {rec['promote_run']}" in first.stdout
     assert {r["arm"] for r in rec["table"]} == {"plain", "per_label", "ml_ros"}
     assert all(r["n_seeds"] == 2 for r in rec["table"])
     again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)

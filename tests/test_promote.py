@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 
 from mltc.app import CONF_DIR, run_config
 from mltc.serving.promote import PromoteError, pick_best, refit_config
+from mltc.serving.promote import main as promote_main
 from mltc.serving.refit import MergeValidation, OutOfFoldRule
 
 SMALL = ["dataset.n_docs=500", "dataset.n_labels=6", "tracking=none"]
@@ -19,9 +20,14 @@ def compose_cfg(overrides):
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def store_uri(tmp_path_factory):
     # one store for the module: creating an SQLite store (its migrations) takes seconds
-    return MlflowClient(f"sqlite:///{tmp_path_factory.mktemp('promote') / 'store.db'}")
+    return f"sqlite:///{tmp_path_factory.mktemp('promote') / 'store.db'}"
+
+
+@pytest.fixture(scope="module")
+def client(store_uri):
+    return MlflowClient(store_uri)
 
 
 @pytest.fixture
@@ -97,3 +103,44 @@ def test_merge_validation_keeps_every_row_once():
     parts, merged = inner.split(ds), MergeValidation(inner).split(ds)
     assert sorted(merged["train"]) == sorted([*parts["train"], *parts["val"]])
     assert len(merged["val"]) == 0 and list(merged["test"]) == list(parts["test"])
+
+
+def test_promote_run_refits_that_run_even_when_another_scores_higher(client, store_uri, tmp_path, capsys):
+    # what `mltc advise` recommends need not be the sweep's best val score: --run promotes the run named
+    exp = client.create_experiment("given_run", artifact_location=tmp_path.as_uri())
+    ids = {}
+    for model, val in (("cc", 0.40), ("logreg", 0.90)):
+        cfg = compose_cfg([*SMALL, f"model={model}", "thresholds=global"])
+        (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        run = client.create_run(exp, run_name=model, tags={"mltc.model": model, "mltc.sweep_id": "s1",
+                                                            "mltc.sweep.s1": "child"})
+        client.log_batch(run.info.run_id, metrics=[Metric("val_macro_f1", val, 0, 0)],
+                         params=[Param("metrics.objective", "macro_f1")])
+        client.log_artifact(run.info.run_id, str(tmp_path / "config.yaml"))
+        client.set_terminated(run.info.run_id)
+        ids[model] = run.info.run_id
+    assert promote_main(["--run", ids["cc"], "--uri", store_uri, "--name", "given", "--n-splits", "3"]) == 0
+    assert f"promoted run {ids['cc']} (given with --run) of sweep s1" in capsys.readouterr().out
+    promoted = client.get_run(client.get_model_version_by_alias("given", "champion").run_id)
+    assert promoted.data.tags["mltc.promoted_from_run"] == ids["cc"]
+    assert promoted.data.tags["mltc.promoted_from_sweep"] == "s1"
+    assert promoted.data.params["model._target_"] == compose_cfg([*SMALL, "model=cc"]).model._target_
+    assert promoted.data.params["model._target_"] != compose_cfg([*SMALL, "model=logreg"]).model._target_
+    assert promoted.data.metrics["n_val"] == 0  # refit on train + validation, as for --sweep
+    # the refit itself cannot be promoted again, and --run takes no selection options
+    assert promote_main(["--run", promoted.info.run_id, "--uri", store_uri]) == 2
+    assert f"pass the run it was promoted from ({ids['cc']})" in capsys.readouterr().err
+    assert promote_main(["--run", ids["cc"], "--metric", "val_micro_f1", "--uri", store_uri]) == 2
+    assert "with --run nothing is chosen" in capsys.readouterr().err
+
+
+def test_promote_run_says_what_is_wrong_with_the_run(client, store_uri, tmp_path, capsys):
+    assert promote_main(["--run", "0123456789abcdef", "--uri", store_uri]) == 2
+    assert "--run 0123456789abcdef: no such run in" in capsys.readouterr().err
+    exp = client.create_experiment("no_config", artifact_location=tmp_path.as_uri())
+    run = client.create_run(exp, run_name="bare")
+    client.set_terminated(run.info.run_id)
+    assert promote_main(["--run", run.info.run_id, "--uri", store_uri]) == 2
+    assert "has no config.yaml artifact" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # one source: a sweep to choose from, or a run
+        promote_main(["--run", run.info.run_id, "--sweep", "latest", "--uri", store_uri])

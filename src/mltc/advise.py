@@ -28,7 +28,7 @@ import numpy as np
 
 log = logging.getLogger("mltc")
 
-__all__ = ["ARMS", "Arm", "plan_portfolio", "cross_fit", "analyse", "main"]
+__all__ = ["ARMS", "Arm", "plan_portfolio", "cross_fit", "analyse", "promote_target", "main"]
 
 
 @dataclass(frozen=True)
@@ -489,9 +489,20 @@ def render(rec: dict) -> str:
     if rec.get("test"):
         lines.append(f"test {rec['objective']} of the recommended configuration (not used to choose): "
                      f"{rec['test']:.4f}")
-    lines += ["", "next:", f"  mltc run {rec['best_overrides']}", f"  mltc promote --sweep {rec['sweep_id']}"
-              if rec.get("sweep_id") else "  mltc promote --sweep latest"]
+    lines += ["", "next:", f"  mltc run {rec['best_overrides']}"]
+    if rec.get("promote_run"):
+        # --run, not --sweep: promote's own choice (highest logged val score) may be another arm
+        lines.append(f"  mltc promote --run {rec['promote_run']}   # {best}, seed {rec['promote_seed']} (its first "
+                     "seed; the seeds' runs differ only in the seed)")
     return "\n".join(lines)
+
+
+def promote_target(result: ArmResult, seeds) -> tuple:
+    """``(seed, run id)`` to promote for the recommended arm: the first of ``seeds`` that has a run."""
+    for seed in seeds:
+        if seed in result.run_ids:
+            return seed, result.run_ids[seed]
+    raise AdviseError(f"the recommended arm {result.name} has no finished run; rerun the portfolio.")
 
 
 def _sweep_jobs(client, sweep: str):
@@ -582,6 +593,7 @@ def _main(argv) -> int:
     rec.update(n_runs=sum(len(r.blocks) for r in results.values()), sweep_id=sweep_id, skipped=plan.skipped,
                best_overrides=" ".join([*base, f"+{ARM_GROUP}={rec['best']}"]), plan=plan.to_json(),
                run_ids={k: r.run_ids for k, r in results.items()}, wall_s=time.time() - t_start)
+    rec["promote_seed"], rec["promote_run"] = promote_target(results[rec["best"]], plan.seeds)
     if a.show_test:
         best = results[rec["best"]]
         vals = [client.get_run(rid).data.metrics.get(objective) for rid in best.run_ids.values()]

@@ -1,6 +1,7 @@
 """``mltc promote``: refit a sweep's best configuration on training + validation and register it.
 
     mltc promote --sweep latest                 # best by the runs' validation objective
+    mltc promote --run <run id>                 # that run's configuration (e.g. what `mltc advise` recommends)
     mltc predict --model models:/<name>@champion texts.csv
 
 The choice is made on validation metrics only (``val_<objective>``, what each run tuned
@@ -28,7 +29,10 @@ def _parser():
     p = argparse.ArgumentParser(prog="mltc promote",
                                 description="Refit a sweep's best configuration (chosen on validation) on "
                                             "training + validation data, log it with its model and register it.")
-    p.add_argument("--sweep", required=True, help="sweep id, the sweep's parent run id, or latest")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--sweep", help="sweep id, the sweep's parent run id, or latest: promote its best run")
+    src.add_argument("--run", help="promote this run's configuration as it is (no selection; its sweep is "
+                                   "recorded from the run's tags)")
     p.add_argument("--experiment", action="append", default=None,
                    help="experiment(s) to look in (default: all)")
     p.add_argument("--metric", default=None,
@@ -130,12 +134,17 @@ def promote(a):
 
     uri = _tracking_uri(a.uri)
     client = MlflowClient(uri)
-    runs, parent = load_runs(client, experiments=a.experiment, sweep=a.sweep)
-    best, metric, n = pick_best(runs, a.metric)
+    if a.run:
+        best, parent = _given_run(client, a, uri), None
+        metric, n = None, 1
+        log.info("promoting the given run %s (%s)", best.info.run_id, best.info.run_name)
+    else:
+        runs, parent = load_runs(client, experiments=a.experiment, sweep=a.sweep)
+        best, metric, n = pick_best(runs, a.metric)
+        log.info("best of %d configurations by %s: run %s (%s = %.4f)", n, metric, best.info.run_id,
+                 best.info.run_name, best.data.metrics[metric])
     experiment = client.get_experiment(best.info.experiment_id).name
     sweep_id = best.data.tags.get("mltc.sweep_id", parent.info.run_id if parent else "")
-    log.info("best of %d configurations by %s: run %s (%s = %.4f)", n, metric, best.info.run_id,
-             best.info.run_name, best.data.metrics[metric])
     if a.dry_run:
         print(best.info.run_id)
         return best
@@ -160,7 +169,8 @@ def promote(a):
     tags = {"mltc.role": "promoted", "mltc.promotion_id": promotion, "mltc.promoted_from_sweep": sweep_id,
             "mltc.promoted_from_run": best.info.run_id,
             "mltc.promoted_from_config_hash": best.data.tags.get("mltc.config_hash", ""),
-            "mltc.selection_metric": metric, "mltc.selection_value": best.data.metrics[metric],
+            **({"mltc.selection_metric": metric, "mltc.selection_value": best.data.metrics[metric]} if metric
+               else {"mltc.selection_metric": "given (--run)"}),
             "mltc.refit": "train+val" + (" (thresholds out of fold)" if
                                          "OutOfFoldRule" in str(cfg.thresholds.get("_target_", "")) else ""),
             "mltc.registered_model": name}
@@ -179,9 +189,34 @@ def promote(a):
     if not (outputs and outputs.model_outputs):
         raise PromoteError(f"the refit run {run.info.run_id} logged no model; see the log above for why.")
     version = _register(client, uri, outputs.model_outputs[-1].model_id, name, a.alias, tags)
-    print(f"promoted run {best.info.run_id} ({metric} = {best.data.metrics[metric]:.4f}, best of {n}) of sweep "
-          f"{sweep_id}\n  refit on train+val as run {run.info.run_id}\n  registered models:/{name}/{version} "
+    why = f"{metric} = {best.data.metrics[metric]:.4f}, best of {n}" if metric else "given with --run"
+    print(f"promoted run {best.info.run_id} ({why}) of sweep "
+          f"{sweep_id or '-'}\n  refit on train+val as run {run.info.run_id}\n  registered models:/{name}/{version} "
           f"(alias {a.alias})\n  use it: mltc predict --model models:/{name}@{a.alias} texts.csv")
+    return run
+
+
+def _given_run(client, a, uri):
+    """The run named by ``--run``, checked to be a finished job run that can be refit."""
+    from mlflow.exceptions import MlflowException
+
+    if a.metric or a.experiment:
+        raise PromoteError("--metric and --experiment choose among a sweep's runs; with --run nothing is chosen. "
+                           "Drop them, or use --sweep instead of --run.")
+    try:
+        run = client.get_run(a.run)
+    except MlflowException:
+        raise PromoteError(f"--run {a.run}: no such run in {uri}; copy the id from `mltc advise`, "
+                           "`mltc compare` or the MLflow UI, and check --uri.") from None
+    role = run.data.tags.get("mltc.role")
+    if role == "sweep":
+        raise PromoteError(f"--run {a.run} is a sweep's parent run, not a job: use --sweep {a.run} to promote its "
+                           "best run, or pass one of its job runs to --run.")
+    if role == "promoted":
+        raise PromoteError(f"--run {a.run} is already a promoted refit; pass the run it was promoted from "
+                           f"({run.data.tags.get('mltc.promoted_from_run', 'see its mltc.promoted_from_run tag')}).")
+    if run.info.status != "FINISHED":
+        raise PromoteError(f"--run {a.run} is {run.info.status}, not FINISHED; promote a run that completed.")
     return run
 
 
