@@ -12,7 +12,7 @@ commands:
   ui        open the MLflow UI on 127.0.0.1 against the same store
   advise    run the imbalance portfolio on a data set and recommend a configuration (`mltc advise --help`)
   predict   label texts with a logged model (`mltc predict --help`)
-  promote   refit a sweep's best configuration and register it as a model (`mltc promote --help`)
+  promote   refit a sweep's best run (or --run <id>) on train+val and register it (`mltc promote --help`)
 
 examples:
   mltc run                                   # synthetic data, seconds, offline
