@@ -97,3 +97,19 @@ def test_unlabeled_path_with_a_strategy_that_cannot_use_it_names_the_key(tmp_pat
     with pytest.raises(DataError, match="NoStrategy"):
         run_pipeline(ds, splitter=DatasetSplitter(random_state=0), featurizer=make_tfidf(), strategy=NoStrategy(),
                      model=BinaryRelevance(estimator=LogisticRegression(solver="liblinear")))
+
+
+def test_any_loader_gets_the_unlabeled_file_from_the_run_not_as_its_own_argument(tmp_path):
+    from mltc.app import load_dataset
+
+    pd.DataFrame({"text": ["a b", "c d", "e f"], "labels": ["x", "y", "x,y"]}).to_csv(tmp_path / "d.csv", index=False)
+    pd.DataFrame({"body": unlabeled_texts(4)}).to_json(tmp_path / "u.json", orient="records")
+    cfg = compose_cfg(["dataset=files", f"dataset.path={tmp_path / 'd.csv'}",
+                       f"dataset.unlabeled_path={tmp_path / 'u.json'}", "dataset.unlabeled_text_column=body"])
+    ds = load_dataset(cfg.dataset)
+    assert ds.texts == ["a b", "c d", "e f"] and ds.unlabeled_texts == unlabeled_texts(4)
+    # a loader of one's own (no unlabeled_* parameters) gets the same option; without the keys, no unlabeled texts
+    node = {"_target_": "mltc.data.make_synthetic", "n_docs": 50, "n_labels": 3,
+            "unlabeled_path": str(tmp_path / "u.json"), "unlabeled_text_column": "body"}
+    assert load_dataset(node).unlabeled_texts == unlabeled_texts(4)
+    assert load_dataset(compose_cfg(SMALL).dataset).unlabeled_texts is None
