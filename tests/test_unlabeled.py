@@ -135,3 +135,19 @@ def test_out_of_fold_fits_get_the_whole_unlabeled_pool():
     assert _FoldPseudoLabeler.pools[0] == (n_train, n_train)
     assert len(_FoldPseudoLabeler.pools) == 4
     assert all(n_fit < n_train and n_unl == n_train for n_fit, n_unl in _FoldPseudoLabeler.pools[1:])
+
+
+def test_any_loader_gets_the_unlabeled_file_from_the_run_not_as_its_own_argument(tmp_path):
+    from mltc.app import load_dataset
+
+    pd.DataFrame({"text": ["a b", "c d", "e f"], "labels": ["x", "y", "x,y"]}).to_csv(tmp_path / "d.csv", index=False)
+    pd.DataFrame({"body": unlabeled_texts(4)}).to_json(tmp_path / "u.json", orient="records")
+    cfg = compose_cfg(["dataset=files", f"dataset.path={tmp_path / 'd.csv'}",
+                       f"dataset.unlabeled_path={tmp_path / 'u.json'}", "dataset.unlabeled_text_column=body"])
+    ds = load_dataset(cfg.dataset)
+    assert ds.texts == ["a b", "c d", "e f"] and ds.unlabeled_texts == unlabeled_texts(4)
+    # a loader of one's own (no unlabeled_* parameters) gets the same option; without the keys, no unlabeled texts
+    node = {"_target_": "mltc.data.make_synthetic", "n_docs": 50, "n_labels": 3,
+            "unlabeled_path": str(tmp_path / "u.json"), "unlabeled_text_column": "body"}
+    assert load_dataset(node).unlabeled_texts == unlabeled_texts(4)
+    assert load_dataset(compose_cfg(SMALL).dataset).unlabeled_texts is None
