@@ -10,7 +10,7 @@ from hydra.utils import get_object, instantiate
 from omegaconf import OmegaConf
 
 from _optional import skip_if_needs_missing_extra
-from mltc.app import CONF_DIR, ConfigError, check_targets
+from mltc.app import CONF_DIR, ConfigError, check_targets, load_dataset
 
 GROUPS = ["split", "features", "strategy", "model", "thresholds", "tracking"]
 
@@ -90,9 +90,9 @@ def test_unknown_target_refused():
 
 
 def test_synthetic_is_deterministic_per_seed():
-    a = instantiate(compose_cfg(["dataset.n_docs=300"]).dataset)
-    b = instantiate(compose_cfg(["dataset.n_docs=300"]).dataset)
-    c = instantiate(compose_cfg(["dataset.n_docs=300", "seed=1"]).dataset)
+    a = load_dataset(compose_cfg(["dataset.n_docs=300"]).dataset)
+    b = load_dataset(compose_cfg(["dataset.n_docs=300"]).dataset)
+    c = load_dataset(compose_cfg(["dataset.n_docs=300", "seed=1"]).dataset)
     assert a.texts == b.texts and np.array_equal(a.Y, b.Y)
     assert a.texts != c.texts
     assert "SYNTHETIC" in a.description

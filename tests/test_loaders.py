@@ -19,7 +19,8 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from mltc.data import reuters
 from mltc.data.base import DataError
-from mltc.data.files import load_files
+from mltc.data.files import UNLABELED_KEYS, load_files
+from mltc.keys import LATER_OPTIONS
 from mltc.data.goemotions import load_goemotions
 from mltc.data.reuters import load_reuters21578
 
@@ -335,7 +336,11 @@ def test_files_errors_say_what_to_fix(tmp_path):
 def test_dataset_configs_name_every_loader_argument(option):
     cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "dataset" / f"{option}.yaml")
     loader = get_method(cfg._target_)
-    assert set(cfg) - {"_target_"} == set(inspect.signature(loader).parameters)
+    # the unlabeled file's keys belong to the run (mltc.app.load_dataset -> with_unlabeled), not to the loader
+    assert set(UNLABELED_KEYS) <= set(cfg)
+    assert set(cfg) - {"_target_"} - set(UNLABELED_KEYS) == set(inspect.signature(loader).parameters)
     for key, param in inspect.signature(loader).parameters.items():
         if param.default is not inspect.Parameter.empty:
             assert cfg[key] == param.default, key
+    # at the defaults runs were logged with before the keys existed (they hash as if absent)
+    assert {k: cfg[k] for k in UNLABELED_KEYS} == {k: LATER_OPTIONS["dataset"][k] for k in UNLABELED_KEYS}

@@ -96,7 +96,7 @@ def test_pseudo_labels_need_a_pool():
     with pytest.raises(InvalidParameterError, match="threshold"):
         PseudoLabeler(estimator=_br(), threshold=1.5).fit_resample(X, Y)
     with pytest.raises(ValueError, match="same fitted featurizer"):
-        PseudoLabeler(estimator=_br(), X_unlabeled=np.zeros((3, 2))).fit_resample(X, Y)
+        PseudoLabeler(estimator=_br()).fit_resample(X, Y, X_unlabeled=np.zeros((3, 2)))
 
 
 def test_pseudo_labels_keep_sparse_input():
@@ -222,16 +222,16 @@ def test_pseudo_label_summary_matches_the_rows_added():
     assert s["threshold"] == 0.9 and s["minority_threshold"] == 0.7
 
 
-def test_pseudo_label_pool_from_set_params_any_container():
+def test_pseudo_label_pool_from_fit_param_any_container():
     from sklearn.base import clone
 
     X, Y = _data(200)
     X_extra = _data(60, seed=5)[0]
     for X_in, Xu in ((X, sp.csr_matrix(X_extra)), (sp.csr_matrix(X), X_extra), (X, X_extra.tolist())):
         pl = PseudoLabeler(estimator=_br(), n_rounds=2, max_per_round=1.0, random_state=0)
-        pl.set_params(X_unlabeled=Xu, unlabeled_fraction=0.0)
+        pl.set_params(unlabeled_fraction=0.0)
         pl = clone(pl)  # how a sweep or the out-of-fold thresholds copy the strategy
-        X2, Y2 = pl.fit_resample(X_in, Y)
+        X2, Y2 = pl.fit_resample(X_in, Y, X_unlabeled=Xu)
         assert sp.issparse(X2) == sp.issparse(X_in)
         s = pl.summary_
         assert s["n_labelled"] == len(Y) and s["n_pool"] == s["n_pool_from_X_unlabeled"] == 60

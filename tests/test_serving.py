@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from mltc.app import CONF_DIR, run_from_config
+from mltc.app import CONF_DIR, load_dataset, run_from_config
 from mltc.serving import TextClassifierModel
 
 SMALL = ["dataset.n_docs=500", "dataset.n_labels=6"]
@@ -77,7 +77,7 @@ def logged(store, tmp_path_factory):
         npz = np.load(client.download_artifacts(run.info.run_id, "predictions.npz", str(tmp)))
         n_labels = int(npz["n_labels"])
         pred = np.unpackbits(npz["pred"], axis=1, count=n_labels)
-        all_texts = instantiate(cfg.dataset).texts
+        all_texts = load_dataset(cfg.dataset).texts
         texts = [all_texts[i] for i in npz["index"]]
         runs[family] = (run.info.run_id, texts, pred, npz["scores"])
     request = tmp / "request.json"

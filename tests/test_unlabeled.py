@@ -44,13 +44,21 @@ def test_read_unlabeled_formats(tmp_path, suffix):
         read_unlabeled(path, text_column="text")
 
 
+class _SeenPseudoLabeler(PseudoLabeler):
+    """A PseudoLabeler that keeps the unlabeled rows the pipeline handed to ``fit_resample``."""
+
+    def fit_resample(self, X, Y, X_unlabeled=None):
+        self.seen_X_unlabeled = X_unlabeled
+        return super().fit_resample(X, Y, X_unlabeled=X_unlabeled)
+
+
 def test_unlabeled_texts_are_transformed_not_fitted_and_not_training_rows():
     ds = make_synthetic(n_docs=500, n_labels=5, random_state=0)
     ds.unlabeled_texts = unlabeled_texts()
     featurizer = make_tfidf(min_df=1)
-    strategy = PseudoLabeler(estimator=BinaryRelevance(estimator=LogisticRegression(solver="liblinear")),
-                             unlabeled_fraction=0.0, threshold=0.4, minority_threshold=0.4, n_rounds=1,
-                             random_state=0)
+    strategy = _SeenPseudoLabeler(estimator=BinaryRelevance(estimator=LogisticRegression(solver="liblinear")),
+                                  unlabeled_fraction=0.0, threshold=0.4, minority_threshold=0.4, n_rounds=1,
+                                  random_state=0)
     splitter = DatasetSplitter(random_state=0)
     res = run_pipeline(ds, splitter=splitter, featurizer=featurizer, strategy=strategy,
                        model=BinaryRelevance(estimator=LogisticRegression(solver="liblinear")))
@@ -60,7 +68,7 @@ def test_unlabeled_texts_are_transformed_not_fitted_and_not_training_rows():
     assert set(featurizer.vocabulary_) == set(make_tfidf(min_df=1).fit([ds.texts[i] for i in parts["train"]])
                                                .vocabulary_)
     # the strategy got the unlabeled rows in the training feature space
-    assert strategy.X_unlabeled.shape == (60, len(featurizer.vocabulary_))
+    assert strategy.seen_X_unlabeled.shape == (60, len(featurizer.vocabulary_))
     # rows it added come from the unlabeled file (-1), and the labelled counts are untouched
     added = res.sizes["n_train_fit"] - len(parts["train"])
     assert added == int((strategy.sample_indices_ == -1).sum()) and added > 0
@@ -97,6 +105,36 @@ def test_unlabeled_path_with_a_strategy_that_cannot_use_it_names_the_key(tmp_pat
     with pytest.raises(DataError, match="NoStrategy"):
         run_pipeline(ds, splitter=DatasetSplitter(random_state=0), featurizer=make_tfidf(), strategy=NoStrategy(),
                      model=BinaryRelevance(estimator=LogisticRegression(solver="liblinear")))
+
+
+class _FoldPseudoLabeler(PseudoLabeler):
+    """Records the shape of the unlabeled rows every copy (one per out-of-fold fit) received."""
+
+    pools = []
+
+    def fit_resample(self, X, Y, X_unlabeled=None):
+        type(self).pools.append((X.shape[0], None if X_unlabeled is None else X_unlabeled.shape[0]))
+        return super().fit_resample(X, Y, X_unlabeled=X_unlabeled)
+
+
+def test_out_of_fold_fits_get_the_whole_unlabeled_pool():
+    # as many unlabeled rows as training rows: a fit parameter that looked per-sample would be cut per fold
+    from mltc.thresholds import PerLabelCVThreshold
+
+    ds = make_synthetic(n_docs=300, n_labels=4, random_state=0)
+    splitter = DatasetSplitter(random_state=0, val_size=0.0)
+    n_train = len(splitter.split(ds)["train"])
+    ds.unlabeled_texts = unlabeled_texts(n_train)
+    _FoldPseudoLabeler.pools = []
+    run_pipeline(ds, splitter=splitter, featurizer=make_tfidf(min_df=1),
+                 strategy=_FoldPseudoLabeler(estimator=BinaryRelevance(estimator=LogisticRegression(solver="liblinear")),
+                                             unlabeled_fraction=0.0, n_rounds=1, random_state=0),
+                 model=BinaryRelevance(estimator=LogisticRegression(solver="liblinear")),
+                 thresholder=PerLabelCVThreshold(n_splits=3), random_state=0)
+    # the run's own fit on every training row, then three folds on about 2/3 of them; each gets every unlabeled row
+    assert _FoldPseudoLabeler.pools[0] == (n_train, n_train)
+    assert len(_FoldPseudoLabeler.pools) == 4
+    assert all(n_fit < n_train and n_unl == n_train for n_fit, n_unl in _FoldPseudoLabeler.pools[1:])
 
 
 def test_any_loader_gets_the_unlabeled_file_from_the_run_not_as_its_own_argument(tmp_path):

@@ -608,6 +608,8 @@ def _plan(a, base, base_cfg, settings) -> Plan:
     """The portfolio's plan: reused when the same command ran before (so a rerun resumes the same sweep)."""
     from hydra.utils import instantiate
 
+    from mltc.app import load_dataset
+
     key = hashlib.sha256(json.dumps({"base": sorted(base), "settings": settings}, sort_keys=True).encode()
                          ).hexdigest()[:12]
     path = _plan_path(key)
@@ -628,7 +630,7 @@ def _plan(a, base, base_cfg, settings) -> Plan:
     arms = _parse_list(settings["arms"]) if "arms" in settings else None
 
     # data size: the split the runs will use
-    dataset = instantiate(base_cfg.dataset, _convert_="all")
+    dataset = load_dataset(base_cfg.dataset)
     parts = instantiate(base_cfg.split, _convert_="all").split(dataset)
     n_train, n_val = len(parts["train"]), len(parts["val"])
     # the first job: the plain baseline, timed (the sweep then skips it: same configuration); on large

@@ -137,6 +137,19 @@ def _write_predictions(result, Y):
     return write
 
 
+def load_dataset(node):
+    """The data set a ``dataset`` config node loads, with its unlabeled documents if it names a file.
+
+    ``unlabeled_path`` / ``unlabeled_text_column`` / ``unlabeled_format`` (any loader, own loaders
+    too) are read here with :func:`mltc.data.files.with_unlabeled`; the loader gets the other keys.
+    """
+    from mltc.data.files import UNLABELED_KEYS, with_unlabeled
+
+    node = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    unlabeled = {arg: node.pop(key) for key, arg in UNLABELED_KEYS.items() if key in node}
+    return with_unlabeled(instantiate(node, _convert_="all"), **unlabeled)
+
+
 def run_config(cfg: DictConfig, on_stage=None):
     """Build the configured objects and run the pipeline (no tracking, no printing).
 
@@ -151,7 +164,7 @@ def run_config(cfg: DictConfig, on_stage=None):
     from mltc.pipeline import run_pipeline
 
     t0 = time.perf_counter()
-    dataset = instantiate(cfg.dataset, _convert_="all")
+    dataset = load_dataset(cfg.dataset)
     load_time = time.perf_counter() - t0
     log.info("data: %s (%d documents, %d labels)", dataset.description or dataset.name, len(dataset),
              dataset.n_labels)

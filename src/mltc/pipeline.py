@@ -68,9 +68,15 @@ class ResampledModel(BaseEstimator):
         self.strategy = strategy
         self.model = model
 
-    def fit(self, X, Y, feature_blocks=None):
+    def fit(self, X, Y, feature_blocks=None, resample_params=None):
+        """Resample ``(X, Y)`` with the strategy, then fit the model.
+
+        ``resample_params`` (a dict such as ``{"X_unlabeled": ...}``) goes to every
+        ``fit_resample`` as is: a dict, so that out-of-fold fitting never slices it by rows.
+        """
         strategy = self.strategy if self.strategy is not None else NoStrategy()
-        self.model_ = _fit_model(self.model, *_resample(strategy, X, Y), feature_blocks=feature_blocks)
+        self.model_ = _fit_model(self.model, *_resample(strategy, X, Y, **(resample_params or {})),
+                                 feature_blocks=feature_blocks)
         self.score_kind_ = score_kind(self.model_)
         return self
 
@@ -81,8 +87,8 @@ class ResampledModel(BaseEstimator):
         return predict_scores(self.model_, X)[0]
 
 
-def _resample(strategy, X, Y):
-    out = strategy.fit_resample(X, Y)
+def _resample(strategy, X, Y, **params):
+    out = strategy.fit_resample(X, Y, **params)
     if len(out) == 3:
         return out
     X2, Y2 = out
@@ -151,10 +157,6 @@ def _transform_held_out(featurizer, parts, background: bool) -> Future:
         executor.shutdown(wait=False)
 
 
-def _params(obj) -> dict:
-    return obj.get_params(deep=False) if hasattr(obj, "get_params") else {}
-
-
 def _cached_features(cache, featurizer, dataset, texts_tr, Y_tr, va, te, unlabeled):
     """``(key, entry)`` of ``cache`` for this featurization; ``(None, None)`` without a cache."""
     if cache is None:
@@ -164,10 +166,9 @@ def _cached_features(cache, featurizer, dataset, texts_tr, Y_tr, va, te, unlabel
     return key, cache.load(key)
 
 
-def _cache_entry(featurizer, X_tr, X_va, X_te, strategy, unlabeled):
+def _cache_entry(featurizer, X_tr, X_va, X_te, X_unl):
     from mltc.feature_cache import CachedFeatures
 
-    X_unl = _params(strategy).get("X_unlabeled") if unlabeled is not None else None
     return CachedFeatures(featurizer=featurizer, X_train=X_tr, X_val=X_va, X_test=X_te, X_unlabeled=X_unl)
 
 
@@ -235,7 +236,7 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
     Notes
     -----
     ``dataset.unlabeled_texts`` (if any) are featurized with the featurizer fitted on
-    the training texts and handed to a strategy that has an ``X_unlabeled`` parameter
+    the training texts and handed to a strategy whose ``fit_resample`` takes ``X_unlabeled``
     (self-training); they never fit the featurizer and never count as training rows.
     """
     timer = _Timer(on_stage)
@@ -265,7 +266,7 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
     else:
         Y_tr_aug = Y_tr
     unlabeled = getattr(dataset, "unlabeled_texts", None)
-    if unlabeled is not None and "X_unlabeled" not in _params(strategy):
+    if unlabeled is not None and not _takes(strategy.fit_resample, "X_unlabeled"):
         raise DataError(f"dataset.unlabeled_path gave {len(unlabeled)} unlabeled texts, but strategy "
                         f"{type(strategy).__name__} does not use unlabeled data; use strategy=pseudo_label or "
                         "remove dataset.unlabeled_path.")
@@ -274,25 +275,23 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
         if cached is not None:
             # the caller's featurizer ends up fitted, as without the cache
             vars(featurizer).update(vars(cached.featurizer))
-            X_tr = cached.X_train
-            if unlabeled is not None:
-                strategy.set_params(X_unlabeled=cached.X_unlabeled)
+            X_tr, X_unl = cached.X_train, cached.X_unlabeled
             held_out = Future()
             held_out.set_result(([cached.X_val, cached.X_test], 0.0))
         else:
             X_tr = featurizer.fit_transform(texts_tr)
-            if unlabeled is not None:
-                # transform only: the vocabulary and idf come from the training texts
-                strategy.set_params(X_unlabeled=featurizer.transform(list(unlabeled)))
+            # transform only: the vocabulary and idf come from the training texts
+            X_unl = featurizer.transform(list(unlabeled)) if unlabeled is not None else None
             held_out = _transform_held_out(featurizer, [_take(dataset.texts, va), _take(dataset.texts, te)],
                                            background=background_transform and _sklearn_only(featurizer))
             if cache_key is not None:
                 # stored before anything downstream can touch the matrices in place
-                feature_cache.store(cache_key, _cache_entry(featurizer, X_tr, *held_out.result()[0], strategy,
-                                                            unlabeled))
+                feature_cache.store(cache_key, _cache_entry(featurizer, X_tr, *held_out.result()[0], X_unl))
 
+    # unlabeled rows are data: a fit_resample argument, never a strategy parameter
+    resample_params = {"X_unlabeled": X_unl} if X_unl is not None else {}
     with timer("resample"):
-        X_fit, Y_fit, w_fit = _resample(strategy, X_tr, Y_tr_aug)
+        X_fit, Y_fit, w_fit = _resample(strategy, X_tr, Y_tr_aug, **resample_params)
     if X_fit.shape[0] != Y_fit.shape[0]:
         raise ValueError(f"{type(strategy).__name__} returned {X_fit.shape[0]} feature rows but "
                          f"{Y_fit.shape[0]} label rows.")
@@ -312,7 +311,8 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
             # out-of-fold scores on the training rows, with the strategy applied inside each fold
             tune_scores = oof_scores(ResampledModel(strategy=clone(strategy), model=clone(model)), X_tr, Y_tr_aug,
                                      n_splits=thresholder.n_splits, random_state=random_state,
-                                     fit_params={"feature_blocks": feature_blocks(featurizer)},
+                                     fit_params={"feature_blocks": feature_blocks(featurizer),
+                                                 "resample_params": resample_params},
                                      score_fn=predict_scores)
             tune_Y = Y_tr_aug
             kind = predict_scores(fitted, X_te[:1])[1]

@@ -18,7 +18,10 @@ from mltc.data.validate import check_dataset
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_files", "read_unlabeled", "with_unlabeled", "default_name", "FORMATS"]
+__all__ = ["load_files", "read_unlabeled", "with_unlabeled", "default_name", "FORMATS", "UNLABELED_KEYS"]
+
+# the dataset options of a run that name a file of unlabeled documents (any loader): with_unlabeled's arguments
+UNLABELED_KEYS = {"unlabeled_path": "path", "unlabeled_text_column": "text_column", "unlabeled_format": "format"}
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
 _SUFFIX_FORMAT = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
@@ -31,9 +34,7 @@ _MAX_REPORTED = 10
 def load_files(path: str | os.PathLike, text_column: str = "text", labels_column: str = "labels",
                label_sep: str = ",", split_column: str | None = None, test_path: str | os.PathLike | None = None,
                val_path: str | os.PathLike | None = None, format: str | None = None,
-               name: str | None = None, unlabeled_path: str | os.PathLike | None = None,
-               unlabeled_text_column: str = "text", unlabeled_format: str | None = None,
-               group_column: str | None = None, id_column: str | None = None) -> Dataset:
+               name: str | None = None, group_column: str | None = None, id_column: str | None = None) -> Dataset:
     """Load a multi-label text data set from table files.
 
     Parameters
@@ -58,13 +59,6 @@ def load_files(path: str | os.PathLike, text_column: str = "text", labels_column
         Data set name: the MLflow experiment and the report title. Defaults to the
         stem of ``path`` (``data/tweets.train.csv`` -> ``tweets.train``), see
         :func:`default_name`.
-    unlabeled_path : path, optional
-        A file of documents without labels (CSV, TSV, JSON lines, JSON or Parquet, read
-        like ``dataset=files``) for self-training (``strategy=pseudo_label``); see
-        :func:`mltc.data.files.read_unlabeled`.
-    unlabeled_text_column : str, default="text"
-    unlabeled_format : str, optional
-        Format of ``unlabeled_path``; ``None`` infers it from the suffix.
     group_column : str, optional
         Column naming each row's group (a topic, an author, a source document), read
         into ``Dataset.groups`` so that ``split.group_column`` keeps a group's rows in
@@ -145,7 +139,7 @@ def load_files(path: str | os.PathLike, text_column: str = "text", labels_column
     kept = np.array([bool(t.strip()) for t in texts])
     ds.meta["sources"] = [str(f) for f, _ in sources]
     ds.meta["source_file"], ds.meta["source_row"] = np.asarray(origin, dtype=np.int64).reshape(-1, 2)[kept].T
-    return with_unlabeled(ds, unlabeled_path, text_column=unlabeled_text_column, format=unlabeled_format)
+    return ds
 
 
 def default_name(path: str | os.PathLike) -> str:
@@ -188,7 +182,12 @@ def read_unlabeled(path: str | os.PathLike, *, text_column: str = "text", format
 
 
 def with_unlabeled(ds: Dataset, path, *, text_column: str = "text", format: str | None = None) -> Dataset:
-    """``ds`` carrying the texts of ``path`` as ``unlabeled_texts`` (``ds`` unchanged when ``path`` is None)."""
+    """``ds`` carrying the texts of ``path`` as ``unlabeled_texts`` (``ds`` unchanged when ``path`` is None).
+
+    The one place unlabeled documents join a data set, whatever loaded it: a run applies it
+    from ``dataset.unlabeled_path`` / ``unlabeled_text_column`` / ``unlabeled_format``
+    (:data:`UNLABELED_KEYS`, taken off the loader's options by :func:`mltc.app.load_dataset`).
+    """
     if path is None:
         return ds
     ds.unlabeled_texts = read_unlabeled(path, text_column=text_column, format=format)

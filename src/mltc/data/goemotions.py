@@ -9,7 +9,6 @@ import numpy as np
 
 from mltc.data.base import DataError, Dataset
 from mltc.data.download import RemoteFile, cache_dir, fetch, mirror_url, require_files, sha256sum
-from mltc.data.files import with_unlabeled
 from mltc.data.validate import check_dataset
 
 log = logging.getLogger(__name__)
@@ -30,8 +29,7 @@ _MAX_REPORTED = 5
 
 
 def load_goemotions(data_dir: str | os.PathLike | None = None, download: bool = True,
-                    base_url: str | None = None, unlabeled_path: str | os.PathLike | None = None,
-                    unlabeled_text_column: str = "text", unlabeled_format: str | None = None) -> Dataset:
+                    base_url: str | None = None) -> Dataset:
     """Load GoEmotions: 58k Reddit comments, 27 emotions plus neutral, official split.
 
     Demszky et al., "GoEmotions: A Dataset of Fine-Grained Emotions", ACL 2020.
@@ -47,13 +45,6 @@ def load_goemotions(data_dir: str | os.PathLike | None = None, download: bool = 
     base_url : str, optional
         Mirror root holding ``goemotions/<file>``; defaults to ``$MLTC_DATA_URL``, else
         the authors' GitHub files.
-    unlabeled_path : path, optional
-        A file of documents without labels (CSV, TSV, JSON lines, JSON or Parquet, read
-        like ``dataset=files``) for self-training (``strategy=pseudo_label``); see
-        :func:`mltc.data.files.read_unlabeled`.
-    unlabeled_text_column : str, default="text"
-    unlabeled_format : str, optional
-        Format of ``unlabeled_path``; ``None`` infers it from the suffix.
 
     Returns
     -------
@@ -87,8 +78,7 @@ def load_goemotions(data_dir: str | os.PathLike | None = None, download: bool = 
     ds = Dataset(name="goemotions", texts=texts, Y=Y, label_names=label_names, splits=splits,
                  description="GoEmotions (Demszky et al. 2020): Reddit comments, 28 emotion labels, official split",
                  meta={"data_dir": str(directory)}, ids=doc_ids)
-    ds = check_dataset(ds, train_idx=splits["train"])
-    return with_unlabeled(ds, unlabeled_path, text_column=unlabeled_text_column, format=unlabeled_format)
+    return check_dataset(ds, train_idx=splits["train"])
 
 
 def _read_labels(path: Path) -> list[str]:

@@ -12,7 +12,6 @@ import numpy as np
 
 from mltc.data.base import DataError, Dataset
 from mltc.data.download import RemoteFile, cache_dir, fetch_archive, mirror_url, require_files, sha256sum
-from mltc.data.files import with_unlabeled
 from mltc.data.validate import check_dataset
 
 log = logging.getLogger(__name__)
@@ -62,8 +61,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def load_reuters21578(data_dir: str | os.PathLike | None = None, download: bool = True,
-                      base_url: str | None = None, unlabeled_path: str | os.PathLike | None = None,
-                      unlabeled_text_column: str = "text", unlabeled_format: str | None = None) -> Dataset:
+                      base_url: str | None = None) -> Dataset:
     """Load Reuters-21578 newswire with the ModApte split (90 topics, 7,770 train / 3,019 test).
 
     ModApte (Apté et al. 1994; Lewis' Reuters-21578 README): documents with
@@ -83,13 +81,6 @@ def load_reuters21578(data_dir: str | os.PathLike | None = None, download: bool 
     base_url : str, optional
         Mirror root holding ``reuters21578/reuters21578.tar.gz``; defaults to
         ``$MLTC_DATA_URL``, else the UCI KDD archive.
-    unlabeled_path : path, optional
-        A file of documents without labels (CSV, TSV, JSON lines, JSON or Parquet, read
-        like ``dataset=files``) for self-training (``strategy=pseudo_label``); see
-        :func:`mltc.data.files.read_unlabeled`.
-    unlabeled_text_column : str, default="text"
-    unlabeled_format : str, optional
-        Format of ``unlabeled_path``; ``None`` infers it from the suffix.
 
     Returns
     -------
@@ -118,8 +109,7 @@ def load_reuters21578(data_dir: str | os.PathLike | None = None, download: bool 
             raise DataError(f"reuters21578: {paths[name]} holds no <REUTERS> documents; is it a Reuters-21578 "
                             "SGML file? Delete it to download the original release.")
         docs.extend(found)
-    return with_unlabeled(_modapte(docs, directory), unlabeled_path, text_column=unlabeled_text_column,
-                          format=unlabeled_format)
+    return _modapte(docs, directory)
 
 
 def parse_sgml(sgml: str) -> list[dict]:

@@ -1,7 +1,6 @@
 """A generated, clearly synthetic multi-label text data set (the offline default)."""
 from __future__ import annotations
 
-import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -42,13 +41,11 @@ def _zipf_p(n: int, s: float = 1.1) -> np.ndarray:
      "extra_labels": [Interval(Real, 0, None, closed="left")],
      "doc_length": [Interval(Integral, 1, None, closed="left")], "signal": [Interval(Real, 0, 1, closed="both")],
      "vocab_size": [Interval(Integral, 1, None, closed="left")],
-     "label_vocab_size": [Interval(Integral, 1, None, closed="left")], "random_state": ["random_state"],
-     "unlabeled_path": [None, str, os.PathLike], "unlabeled_text_column": [str], "unlabeled_format": [None, str]},
+     "label_vocab_size": [Interval(Integral, 1, None, closed="left")], "random_state": ["random_state"]},
     prefer_skip_nested_validation=True)
 def make_synthetic(*, n_docs: int = 4000, n_labels: int = 20, alpha: float = 1.2, head_prevalence: float = 0.3,
                    n_clusters: int = 5, extra_labels: float = 0.6, doc_length: int = 40, signal: float = 0.25,
-                   vocab_size: int = 3000, label_vocab_size: int = 30, random_state=0, unlabeled_path=None,
-                   unlabeled_text_column: str = "text", unlabeled_format: str | None = None) -> Dataset:
+                   vocab_size: int = 3000, label_vocab_size: int = 30, random_state=0) -> Dataset:
     """Generate a SYNTHETIC multi-label text data set with a long-tailed label distribution.
 
     Label ``l`` is drawn with weight ``(l + 1) ** -alpha`` (power law: a few head
@@ -77,9 +74,6 @@ def make_synthetic(*, n_docs: int = 4000, n_labels: int = 20, alpha: float = 1.2
     vocab_size, label_vocab_size : int
         Shared vocabulary size; words per label vocabulary.
     random_state : int, RandomState or None
-    unlabeled_path, unlabeled_text_column, unlabeled_format : optional
-        A file of unlabeled documents, read as in :func:`mltc.data.files.read_unlabeled`
-        (``dataset.unlabeled_path=...`` for ``strategy=pseudo_label``).
 
     Returns
     -------
@@ -136,12 +130,7 @@ def make_synthetic(*, n_docs: int = 4000, n_labels: int = 20, alpha: float = 1.2
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     texts = [" ".join(tokens[bounds[i]:bounds[i + 1]]) for i in range(n_docs)]
     names = [f"synthetic_label_{j:02d}" for j in range(n_labels)]
-    ds = Dataset(name="synthetic", texts=texts, Y=Y, label_names=names, splits=None,
-                 description=(f"SYNTHETIC data ({n_docs} generated documents, {n_labels} power-law labels) "
-                              "- not real text"),
-                 meta={"generator": "mltc.data.synthetic.make_synthetic", "alpha": alpha})
-    if unlabeled_path is None:
-        return ds
-    from mltc.data.files import with_unlabeled
-
-    return with_unlabeled(ds, unlabeled_path, text_column=unlabeled_text_column, format=unlabeled_format)
+    return Dataset(name="synthetic", texts=texts, Y=Y, label_names=names, splits=None,
+                   description=(f"SYNTHETIC data ({n_docs} generated documents, {n_labels} power-law labels) "
+                                "- not real text"),
+                   meta={"generator": "mltc.data.synthetic.make_synthetic", "alpha": alpha})

@@ -2,33 +2,22 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed, effective_n_jobs
 from threadpoolctl import ThreadpoolController
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from numbers import Integral
 
+from mltc.models.base import BaseMultilabelClassifier, accepts_sample_weight
 from mltc.progress import track
 
 log = logging.getLogger(__name__)
 
 __all__ = ["BinaryRelevance", "accepts_sample_weight", "blas_limit"]
-
-
-def accepts_sample_weight(estimator) -> bool:
-    """Whether ``estimator.fit`` takes a ``sample_weight`` argument."""
-    fit = getattr(estimator, "fit", None)
-    if fit is None:
-        return False
-    try:
-        return "sample_weight" in inspect.signature(fit).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _uses_liblinear(estimator) -> bool:
@@ -103,7 +92,7 @@ def _work(X) -> float:
     return float(X.nnz if sp.issparse(X) else np.prod(np.shape(X)))
 
 
-class BinaryRelevance(ClassifierMixin, BaseEstimator):
+class BinaryRelevance(BaseMultilabelClassifier):
     """One clone of ``estimator`` per label (one-vs-rest for multi-label data).
 
     Unlike scikit-learn's ``OneVsRestClassifier`` it passes ``sample_weight`` to
@@ -145,13 +134,7 @@ class BinaryRelevance(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, Y, sample_weight=None):
         """Fit one classifier per label column of ``Y``."""
-        self._validate_params()
-        Y = np.asarray(Y)
-        if Y.ndim != 2:
-            raise ValueError(f"BinaryRelevance needs a 2-D label matrix, got shape {Y.shape}.")
-        if sample_weight is not None and not accepts_sample_weight(self.estimator):
-            raise TypeError(f"{type(self.estimator).__name__}.fit does not accept sample_weight; choose a "
-                            "strategy that resamples instead of weighting, or another model.")
+        Y = self._validate_fit_input(X, Y, sample_weight)
         L = Y.shape[1]
         per = self.per_label_params or {}
         for k, v in per.items():

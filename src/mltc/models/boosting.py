@@ -8,10 +8,11 @@ import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
 from scipy.optimize import minimize_scalar
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
+from mltc.models.base import BaseMultilabelClassifier
 from mltc.models.binary_relevance import _Constant
 from mltc.models.losses import BinaryLoss, sigmoid
 from mltc.models.weights import WEIGHT_SCHEMES, scale_pos_weight
@@ -166,7 +167,7 @@ def _margin(est, backend, X, init):
     return np.ravel(est.predict(X, raw_score=True)) + init
 
 
-class BoostedBinaryRelevance(ClassifierMixin, BaseEstimator):
+class BoostedBinaryRelevance(BaseMultilabelClassifier):
     """One XGBoost or LightGBM booster per label, with per-label weights and custom losses.
 
     XGBoost's and LightGBM's ``scale_pos_weight`` is one scalar per booster
@@ -284,11 +285,9 @@ class BoostedBinaryRelevance(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, Y, sample_weight=None):
         """Fit one booster per column of ``Y``; ``sample_weight`` multiplies every label's loss."""
-        self._validate_params()
+        # the weights go into each label's loss, not to a fit that could refuse them
+        Y = self._validate_fit_input(X, Y, sample_weight, weighted={})
         backend = _backend(self.estimator)
-        Y = np.asarray(Y)
-        if Y.ndim != 2:
-            raise ValueError(f"BoostedBinaryRelevance needs a 2-D label matrix, got shape {Y.shape}.")
         if sp.issparse(X):
             # column slicing and both boosters' sparse readers want CSR
             X = X.tocsr()

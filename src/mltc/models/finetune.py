@@ -29,11 +29,12 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from mltc.models.base import BaseMultilabelClassifier
 from mltc.models.losses import WeightedBCE
 from mltc.models.weights import binary_class_weights
 from mltc.progress import note, track
@@ -86,7 +87,7 @@ def numpy_loss(loss, logits, Y, weight):
     return _Bridge.apply(logits)
 
 
-class FineTunedEncoder(ClassifierMixin, BaseEstimator):
+class FineTunedEncoder(BaseMultilabelClassifier):
     """A pretrained transformer encoder fine-tuned with a multi-label linear head.
 
     Input: raw texts (``features=raw`` gives an (n, 1) object array). CPU advice,
@@ -265,16 +266,14 @@ class FineTunedEncoder(ClassifierMixin, BaseEstimator):
     # -- estimator API --------------------------------------------------------------------------------------
     def fit(self, X, Y, sample_weight=None):
         """Fine-tune on raw texts ``X`` and label matrix ``Y``."""
-        validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
-                                       caller_name=type(self).__name__)
+        # the weights go into the loss, not to an inner fit
+        Y = self._validate_fit_input(X, Y, sample_weight, weighted={})
         try:
             import torch
         except ImportError as err:
             raise ImportError("model=finetune needs torch and transformers: pip install 'mltc[text]'.") from err
         texts = _texts_of(X)
         Y = np.asarray(Y, dtype=np.float64)
-        if Y.ndim != 2 or Y.shape[0] != len(texts):
-            raise ValueError(f"got {len(texts)} texts and a label matrix of shape {Y.shape}.")
         sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         rng = check_random_state(self.random_state)
         idx = rng.permutation(len(texts))

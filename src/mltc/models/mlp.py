@@ -25,12 +25,13 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import clone
 from sklearn.metrics import f1_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from mltc.models.base import BaseMultilabelClassifier
 from mltc.models.losses import (AsymmetricLoss, BinaryLoss, ClassBalancedFocalLoss, DistributionBalancedLoss,
                                 FocalLoss, LabelSmoothingBCE, WeightedBCE)
 from mltc.models.weights import WEIGHT_SCHEMES, scale_pos_weight
@@ -163,7 +164,7 @@ class _Net(torch.nn.Module):
         return h
 
 
-class MLPClassifierHead(ClassifierMixin, BaseEstimator):
+class MLPClassifierHead(BaseMultilabelClassifier):
     """Feed-forward network with one sigmoid output per label, trained with an imbalance-aware loss.
 
     Sparse TF-IDF input feeds the first layer without densifying (Nam et al. 2014 showed such
@@ -334,7 +335,8 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
 
         ``sample_weight`` (from a weighting strategy) multiplies every label's loss of a row.
         """
-        self._validate_params()
+        # the weights go into the loss, not to an inner fit
+        Y = self._validate_fit_input(X, Y, sample_weight, weighted={})
         with _torch_threads(self.n_threads):
             return self._fit(X, Y, sample_weight)
 
@@ -344,10 +346,6 @@ class MLPClassifierHead(ClassifierMixin, BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be positive widths, got {list(self.hidden_layer_sizes)}; "
                              "use [] for a linear model.")
         X = self._check_X(X)
-        Y = np.asarray(Y)
-        if Y.ndim != 2 or Y.shape[0] != X.shape[0]:
-            raise ValueError(f"MLPClassifierHead needs a 2-D label matrix with one row per sample; got X with "
-                             f"{X.shape[0]} rows and Y of shape {Y.shape}.")
         Y = (Y > 0).astype(np.float32)
         n, L = Y.shape
         if sample_weight is not None:

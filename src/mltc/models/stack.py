@@ -26,12 +26,12 @@ from numbers import Integral
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_parameter_constraints
+from sklearn.base import clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from mltc.feature_cache import _versions
-from mltc.models.binary_relevance import accepts_sample_weight
+from mltc.models.base import BaseMultilabelClassifier
 from mltc.models.scores import predict_scores
 
 __all__ = ["ScoreAverage", "ScoreStack", "default_meta", "stack_features"]
@@ -69,7 +69,7 @@ def _column_slice(spec, n_features, i, feature_blocks=None):
     return sl
 
 
-class ScoreAverage(ClassifierMixin, BaseEstimator):
+class ScoreAverage(BaseMultilabelClassifier):
     """Weighted mean of several models' label scores, each model on its own column block.
 
     Every estimator is cloned and fitted on ``X[:, columns[i]]``. With ``scale="proba"``
@@ -138,13 +138,10 @@ class ScoreAverage(ClassifierMixin, BaseEstimator):
             raise ValueError(f"weights={self.weights} must be {k} non-negative numbers with a positive sum.")
         return [_column_slice(c, n_features, i, feature_blocks) for i, c in enumerate(cols)], w / w.sum()
 
-    def _check_weight_support(self, sample_weight):
-        if sample_weight is None:
-            return
-        for i, est in enumerate(self.estimators):
-            if not accepts_sample_weight(est):
-                raise TypeError(f"estimators[{i}] ({type(est).__name__}) does not accept sample_weight; use a "
-                                "resampling strategy instead of a weighting one, or another estimator.")
+    def _validate_fit_input(self, X, Y, sample_weight=None, *, binarize=False):
+        # every member gets the weights
+        members = {f"estimators[{i}]": est for i, est in enumerate(self.estimators or ())}
+        return super()._validate_fit_input(X, Y, sample_weight, weighted=members, binarize=binarize)
 
     @staticmethod
     def _block(X, sl):
@@ -158,11 +155,9 @@ class ScoreAverage(ClassifierMixin, BaseEstimator):
         ``feature_blocks`` (name -> ``[start, stop]``, the featurizer's ``blocks_``) resolves block names in
         ``columns``.
         """
-        validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
-                                       caller_name=type(self).__name__)
+        self._validate_fit_input(X, Y, sample_weight)
         X = X.tocsr() if sp.issparse(X) else np.asarray(X)
         self.slices_, self.weights_ = self._check(X.shape[1], feature_blocks)
-        self._check_weight_support(sample_weight)
         self._fit_members(X, Y, self.estimators, sample_weight)
         self.score_kind_ = "proba" if self.scale == "proba" else "margin"
         return self
@@ -367,12 +362,9 @@ class ScoreStack(ScoreAverage):
 
         ``feature_blocks`` as in :meth:`ScoreAverage.fit`.
         """
-        validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
-                                       caller_name=type(self).__name__)
+        Y = self._validate_fit_input(X, Y, sample_weight, binarize=True)
         X = X.tocsr() if sp.issparse(X) else np.asarray(X)
-        Y = (np.asarray(Y) > 0).astype(np.int8)
         self.slices_, self.weights_ = self._check(X.shape[1], feature_blocks)
-        self._check_weight_support(sample_weight)
         fit_params = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight, dtype=float)}
         seed = self.random_state if isinstance(self.random_state, Integral) else None
         members = [_seeded(est, seed) for est in self.estimators]

@@ -17,27 +17,15 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from mltc.models.binary_relevance import _Constant, accepts_sample_weight, blas_limit
+from mltc.models.base import BaseMultilabelClassifier
+from mltc.models.binary_relevance import _Constant, blas_limit
 from mltc.models.losses import sigmoid
 
 __all__ = ["LabelPowerset", "ClassifierChain", "EnsembleClassifierChains", "RAkEL"]
-
-
-def _check_Y(Y, who):
-    Y = np.asarray(Y)
-    if Y.ndim != 2:
-        raise ValueError(f"{who} needs a 2-D label matrix (documents x labels), got shape {Y.shape}.")
-    return (Y > 0).astype(np.int8)
-
-
-def _check_weight_support(estimator, sample_weight, who):
-    if sample_weight is not None and not accepts_sample_weight(estimator):
-        raise TypeError(f"{who}: {type(estimator).__name__}.fit does not accept sample_weight; choose a strategy "
-                        "that resamples instead of weighting, or another base estimator.")
 
 
 def _fit(est, X, y, sample_weight):
@@ -60,7 +48,7 @@ def _class_proba(est, X):
     return e / e.sum(axis=1, keepdims=True)
 
 
-class LabelPowerset(ClassifierMixin, BaseEstimator):
+class LabelPowerset(BaseMultilabelClassifier):
     """Each distinct label set is one class of a multi-class problem, with Read's pruning (PPT).
 
     Label sets seen fewer than ``min_count`` times are pruned; with
@@ -100,9 +88,7 @@ class LabelPowerset(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, Y, sample_weight=None):
         """Fit the multi-class estimator on (pruned) label-set classes."""
-        self._validate_params()
-        Y = _check_Y(Y, "LabelPowerset")
-        _check_weight_support(self.estimator, sample_weight, "LabelPowerset")
+        Y = self._validate_fit_input(X, Y, sample_weight, binarize=True)
         sets, inverse, counts = np.unique(Y, axis=0, return_inverse=True, return_counts=True)
         inverse = inverse.ravel()
         frequent = counts >= self.min_count
@@ -170,7 +156,7 @@ def _label_score(est, X, proba):
     return np.ravel(est.decision_function(X))
 
 
-class ClassifierChain(ClassifierMixin, BaseEstimator):
+class ClassifierChain(BaseMultilabelClassifier):
     """Classifier chain (Read et al. 2011): label ``k`` in the order sees the labels before it.
 
     Training appends the true earlier labels to the features; prediction appends
@@ -199,9 +185,7 @@ class ClassifierChain(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, Y, sample_weight=None):
         """Fit one classifier per label along the chain."""
-        self._validate_params()
-        Y = _check_Y(Y, "ClassifierChain")
-        _check_weight_support(self.estimator, sample_weight, "ClassifierChain")
+        Y = self._validate_fit_input(X, Y, sample_weight, binarize=True)
         L = Y.shape[1]
         if self.order is None:
             order = np.arange(L)
@@ -262,7 +246,7 @@ def _fit_chain(estimator, X, Y, sample_weight, seed, bootstrap):
     return ClassifierChain(estimator, order="random", random_state=rng).fit(X[rows], Y[rows], sample_weight=sw)
 
 
-class EnsembleClassifierChains(ClassifierMixin, BaseEstimator):
+class EnsembleClassifierChains(BaseMultilabelClassifier):
     """Ensemble of classifier chains (Read et al. 2011): random orders, bootstrap samples, averaged scores.
 
     Parameters
@@ -293,9 +277,7 @@ class EnsembleClassifierChains(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, Y, sample_weight=None):
         """Fit ``n_chains`` chains."""
-        self._validate_params()
-        Y = _check_Y(Y, "EnsembleClassifierChains")
-        _check_weight_support(self.estimator, sample_weight, "EnsembleClassifierChains")
+        Y = self._validate_fit_input(X, Y, sample_weight, binarize=True)
         seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=self.n_chains)
         self.chains_ = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_chain)(self.estimator, X, Y, sample_weight, s, self.bootstrap) for s in seeds)
@@ -322,7 +304,7 @@ def _fit_lp(lp, X, Y, subset, sample_weight):
     return clone(lp).fit(X, Y[:, subset], sample_weight=sample_weight)
 
 
-class RAkEL(ClassifierMixin, BaseEstimator):
+class RAkEL(BaseMultilabelClassifier):
     """Random k-labelsets (Tsoumakas et al. 2011): label powersets on small random label subsets.
 
     ``mode="distinct"`` (RAkELd) partitions the labels into disjoint subsets of
@@ -389,9 +371,7 @@ class RAkEL(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, Y, sample_weight=None):
         """Fit one :class:`LabelPowerset` per label subset."""
-        self._validate_params()
-        Y = _check_Y(Y, "RAkEL")
-        _check_weight_support(self.estimator, sample_weight, "RAkEL")
+        Y = self._validate_fit_input(X, Y, sample_weight, binarize=True)
         rng = check_random_state(self.random_state)
         L = Y.shape[1]
         self.subsets_ = self._draw_subsets(L, rng)

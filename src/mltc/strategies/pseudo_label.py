@@ -38,7 +38,7 @@ class PseudoLabeler(BaseEstimator):
     """Self-training (Yarowsky 1995; Lee 2013, pseudo-labels) for multi-label data.
 
     A share ``unlabeled_fraction`` of the training rows has its labels hidden and
-    forms the unlabeled pool (or ``X_unlabeled`` is used as the pool). Each round
+    forms the unlabeled pool (``X_unlabeled`` given to ``fit_resample`` joins the pool). Each round
     fits ``estimator`` on the labelled rows, predicts the pool and moves the
     confident rows into the labelled set with their predicted labels: label ``j``
     is predicted when its probability reaches ``threshold``, or ``minority_threshold``
@@ -53,12 +53,8 @@ class PseudoLabeler(BaseEstimator):
         Refitted every round (``fit(X, Y)``; scores via ``predict_proba`` or margins,
         which are squashed with the logistic function).
     unlabeled_fraction : float in [0, 1), default=0.5
-        Share of training rows whose labels are hidden (0 with ``X_unlabeled``).
-    X_unlabeled : array or sparse matrix, optional
-        Extra unlabeled rows in the same feature space (a featurised unlabeled corpus),
-        dense or sparse whatever ``X`` is; may be set with ``set_params`` before
-        ``fit_resample`` (how a run passes a user's unlabeled file). Combine with
-        ``unlabeled_fraction=0`` to keep every training label.
+        Share of training rows whose labels are hidden (0 to keep every training label
+        and use only the ``X_unlabeled`` rows given to ``fit_resample``).
     threshold : float, default=0.9
     minority_threshold : float, default=0.7
     max_per_round : float in (0, 1], default=0.2
@@ -84,7 +80,6 @@ class PseudoLabeler(BaseEstimator):
     _parameter_constraints = {
         "estimator": [HasMethods(["fit"])],
         "unlabeled_fraction": [Interval(Real, 0, 1, closed="left")],
-        "X_unlabeled": ["array-like", "sparse matrix", None],
         "threshold": [Interval(Real, 0, 1, closed="neither")],
         "minority_threshold": [Interval(Real, 0, 1, closed="neither")],
         "max_per_round": [Interval(Real, 0, 1, closed="right")],
@@ -92,33 +87,42 @@ class PseudoLabeler(BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, estimator, unlabeled_fraction=0.5, X_unlabeled=None, threshold=0.9,
+    def __init__(self, *, estimator, unlabeled_fraction=0.5, threshold=0.9,
                  minority_threshold=0.7, max_per_round=0.2, n_rounds=3, random_state=None):
         self.estimator = estimator
         self.unlabeled_fraction = unlabeled_fraction
-        self.X_unlabeled = X_unlabeled
         self.threshold = threshold
         self.minority_threshold = minority_threshold
         self.max_per_round = max_per_round
         self.n_rounds = n_rounds
         self.random_state = random_state
 
-    def fit_resample(self, X, Y):
-        """Labelled rows plus the pseudo-labelled rows of the pool, with their labels."""
+    def fit_resample(self, X, Y, X_unlabeled=None):
+        """Labelled rows plus the pseudo-labelled rows of the pool, with their labels.
+
+        Parameters
+        ----------
+        X : array or sparse matrix
+        Y : (n_samples, n_labels) binary matrix
+        X_unlabeled : array or sparse matrix, optional
+            Extra unlabeled rows in the same feature space (a featurised unlabeled corpus,
+            how a run passes ``dataset.unlabeled_path``), dense or sparse whatever ``X`` is.
+            Data, not a setting: it is given here, so it never enters ``get_params``.
+        """
         validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
                                        caller_name=type(self).__name__)
         X, Y = check_X_Y(X, Y)
         rng = check_random_state(self.random_state)
         n = Y.shape[0]
         n_hidden = int(round(n * self.unlabeled_fraction))
-        if n_hidden == 0 and self.X_unlabeled is None:
+        if n_hidden == 0 and X_unlabeled is None:
             raise ValueError("PseudoLabeler has no unlabeled pool: set unlabeled_fraction > 0 or pass X_unlabeled.")
         perm = rng.permutation(n)
         hidden, labelled = np.sort(perm[:n_hidden]), np.sort(perm[n_hidden:])
         X_pool, Y_pool_true = take_rows(X, hidden), Y[hidden]
         pool_src = hidden.copy()
-        if self.X_unlabeled is not None:
-            Xu = _as_container(self.X_unlabeled, like=X)
+        if X_unlabeled is not None:
+            Xu = _as_container(X_unlabeled, like=X)
             if Xu.ndim != 2 or Xu.shape[1] != X.shape[1]:
                 raise ValueError(f"X_unlabeled has shape {Xu.shape} but X has {X.shape[1]} features; featurise it "
                                  "with the same fitted featurizer.")
