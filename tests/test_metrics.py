@@ -87,3 +87,27 @@ def test_a_group_of_one_label_scores_that_label(data):
     f_last = skm.f1_score(Y[:, 5], P[:, 5], zero_division=0)
     assert m["tail_n_labels"] == 1
     assert m["tail_micro_f1"] == pytest.approx(f_last) and m["tail_macro_f1"] == pytest.approx(f_last)
+
+
+def test_roc_auc_skips_one_class_columns_without_changing_the_others():
+    # thousands of labels: only columns with both classes are ranked; the values must be exactly
+    # those of ranking every column (the formula before the change), NaN elsewhere
+    from scipy.stats import rankdata
+
+    from mltc.metrics import roc_auc
+
+    rng = np.random.default_rng(7)
+    Y = (rng.random((300, 40)) < 0.1).astype(int)
+    Y[:, ::3] = 0  # no positive
+    Y[:, 1::7] = 1  # no negative
+    S = np.round(rng.random(Y.shape) + 0.3 * Y, 2)
+    ranks = rankdata(S, axis=0)
+    n_pos = Y.sum(axis=0).astype(float)
+    n_neg = Y.shape[0] - n_pos
+    with np.errstate(divide="ignore", invalid="ignore"):
+        full = np.where((n_pos > 0) & (n_neg > 0),
+                        ((ranks * Y).sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg), np.nan)
+    got = roc_auc(Y, S)
+    assert np.isnan(got[::3]).all() and np.isnan(got[1::7]).all()
+    np.testing.assert_array_equal(got, full)
+    assert np.isnan(roc_auc(np.zeros((5, 3)), np.ones((5, 3)))).all()

@@ -90,3 +90,26 @@ def test_the_docs_recipe_recomputes_the_logged_metrics(logged, capsys):
     assert float(out["macro-F1"]) == pytest.approx(m["macro_f1"])
     assert float(out["samples-Jaccard (empty = 1)"]) == pytest.approx(m["jaccard_samples_zd1"])
     assert "val_jaccard_samples_zd1" in m  # extras are logged on validation too
+
+
+def test_large_tables_are_logged_as_parquet_only(tmp_path, monkeypatch):
+    # thousands of labels: the CSV (millions of scores) is left out; the parquet file holds the same table
+    from types import SimpleNamespace
+
+    import mltc.predictions as mp
+
+    rng = np.random.default_rng(0)
+    Y = (rng.random((12, 3)) < 0.4).astype(np.int8)
+    ds = SimpleNamespace(ids=None, meta={}, Y=Y, label_names=["a", "b", "c"])
+    S = rng.random((4, 3))
+    res = SimpleNamespace(extra={"test_index": np.arange(8, 12), "test_pred": (S > 0.5).astype(np.int8),
+                                 "test_scores": S})
+    frame = mp.prediction_frame(ds, res)
+    assert sorted(mp.writers(ds, res)) == ["predictions.csv", "predictions.parquet"]
+    monkeypatch.setattr(mp, "CSV_MAX_CELLS", frame.size - 1)
+    w = mp.writers(ds, res)
+    assert sorted(w) == ["predictions.parquet"]
+    w["predictions.parquet"](tmp_path / "p.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "p.parquet"), frame)
+    monkeypatch.setattr(mp, "CSV_MAX_CELLS", frame.size)
+    assert "predictions.csv" in mp.writers(ds, res)

@@ -102,12 +102,17 @@ def roc_auc(Y_true, scores) -> np.ndarray:
     from scipy.stats import rankdata
 
     Y = np.asarray(Y_true) > 0
-    ranks = rankdata(np.asarray(scores, dtype=float), axis=0)
+    scores = np.asarray(scores, dtype=float)
     n_pos = Y.sum(axis=0).astype(float)
     n_neg = Y.shape[0] - n_pos
-    u = (ranks * Y).sum(axis=0) - n_pos * (n_pos + 1) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
+    out = np.full(Y.shape[1], np.nan)
+    # rank only the columns with both classes (thousands of labels: most have no test positive)
+    cols = np.flatnonzero((n_pos > 0) & (n_neg > 0))
+    if cols.size:
+        ranks = rankdata(scores[:, cols], axis=0)
+        u = (ranks * Y[:, cols]).sum(axis=0) - n_pos[cols] * (n_pos[cols] + 1) / 2
+        out[cols] = u / (n_pos[cols] * n_neg[cols])
+    return out
 
 
 def per_label_report(Y_true, Y_pred, scores=None, label_names=None, train_counts=None, groups=None):

@@ -5,6 +5,7 @@ and for any metric mltc does not compute: each row is one validation or test doc
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,11 @@ import pandas as pd
 
 __all__ = ["prediction_frame", "read_predictions", "label_matrix", "SEP"]
 
+log = logging.getLogger(__name__)
+
 SEP = "|"  # joins label names in the gold / pred columns
+#: Larger tables are logged as parquet only (where pyarrow is installed): a CSV of millions of scores is slow to write
+CSV_MAX_CELLS = 5_000_000
 
 
 def _ids(dataset, idx: np.ndarray) -> dict:
@@ -77,6 +82,11 @@ def writers(dataset, result) -> dict:
     out = {"predictions.csv": lambda path: frame.to_csv(path, index=False)}
     if importlib.util.find_spec("pyarrow") is not None:  # installed with mlflow; CSV alone without it
         out["predictions.parquet"] = lambda path: frame.to_parquet(path, index=False)
+        if frame.shape[0] * frame.shape[1] > CSV_MAX_CELLS:
+            # 4,000 labels: 18M cells, a 350 MB CSV that takes ~35 s to write; the parquet file has it all
+            del out["predictions.csv"]
+            log.info("predictions: %d rows x %d columns; logged as predictions.parquet only (the CSV is written "
+                     "up to %d cells)", frame.shape[0], frame.shape[1], CSV_MAX_CELLS)
     return out
 
 
