@@ -17,6 +17,7 @@ Nothing here relies on Hydra's own blocklist.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 import sys
 
@@ -97,7 +98,9 @@ def check_target(path, key: str = "_target_", *, packages=None, factories=None):
                    f"through a module's attributes)")
         raise ConfigError(f"{key}={path!r}: module {module_name!r} needs {err.name!r}, which is not installed "
                           f"(an optional extra of mltc?).") from None
-    except ImportError:
+    except ImportError as err:
+        if importlib.util.find_spec(module_name) is not None:  # the module is there; something it needs is not
+            raise ConfigError(f"{key}={path!r}: module {module_name!r} cannot be imported: {err}") from None
         refuse(f"{module_name!r} is not a module (a target takes one name from a module, it does not walk "
                f"through a module's attributes)")
     if module.__name__ != module_name:
