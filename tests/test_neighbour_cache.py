@@ -120,3 +120,15 @@ def test_app_hands_the_cache_to_samplers_and_runs_give_the_same_metrics(tmp_path
         _, cached = run_config(_compose([*small, f"strategy={strategy}"]))
         assert cached.metrics == plain.metrics and cached.val_metrics == plain.val_metrics
     assert list((tmp_path / "neighbours").glob("*.npz"))
+
+
+def test_scores_are_the_ranking_scores_nearest_first():
+    X, _ = _tied_data()
+    nn, sc = bag_neighbours(X, k=4, return_scores=True)
+    np.testing.assert_array_equal(nn, bag_neighbours(X, k=4))
+    D = X.toarray()
+    sq = (D ** 2).sum(axis=1)
+    # euclidean: 2 a.b - |b|^2 = |a|^2 - |a - b|^2, larger is nearer
+    want = 2 * np.einsum("ij,ikj->ik", D, D[nn]) - sq[nn]
+    np.testing.assert_allclose(sc, want, atol=1e-12)
+    assert (np.diff(sc, axis=1) <= 0).all()
