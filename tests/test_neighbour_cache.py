@@ -33,8 +33,10 @@ def test_tables_equal_a_direct_search_for_every_k_and_query_set(tmp_path):
         np.testing.assert_array_equal(got, bag_neighbours(X, k=k, queries=queries))
     # the duplicates tie at the k-th rank for some rows: those were searched again, the others reused
     c = NeighbourCache(tmp_path)
-    c.neighbours(X, k=1)
+    first = c.neighbours(X, k=1)
     assert c.partial == 1 and c.misses == 0
+    np.testing.assert_array_equal(c.neighbours(X, k=1), first)  # the assembled table was stored: one read
+    assert c.hits == 1 and c.partial == 1
     # cosine and another matrix are other entries
     np.testing.assert_array_equal(cache.neighbours(X, k=3, metric="cosine"), bag_neighbours(X, k=3, metric="cosine"))
     X2 = X.copy()

@@ -113,6 +113,7 @@ class NeighbourCache:
             self.hits += 1
             return exact[0]
         out = np.full((rows.size, k_eff), -1, dtype=np.intp)
+        out_sc = np.empty((rows.size, k_eff))
         todo = np.ones(rows.size, dtype=bool)
         if sp.issparse(X):
             for path in self._tables(base):
@@ -133,17 +134,18 @@ class NeighbourCache:
                     # the first k are those of a direct search only where the k-th score beats the (k+1)-th
                     ok[ok] = sc[at[ok], k_eff - 1] > sc[at[ok], k_eff]
                 out[ok] = nn[at[ok], :k_eff]
+                out_sc[ok] = sc[at[ok], :k_eff]
                 todo &= ~ok
         if not todo.any():
             self.hits += 1
             return out
         if todo.all():
             self.misses += 1
-            nn, sc = bag_neighbours(X, k=k, metric=metric, queries=rows, return_scores=True)
-            self._store(name, nn, sc, rows)
-            return nn
-        self.partial += 1
-        out[todo] = bag_neighbours(X, k=k, metric=metric, queries=rows[todo])
+        else:
+            self.partial += 1
+        out[todo], out_sc[todo] = bag_neighbours(X, k=k, metric=metric, queries=rows[todo], return_scores=True)
+        # stored under this request's name too: the same request next time is one read
+        self._store(name, out, out_sc, rows)
         return out
 
     # -- storage -------------------------------------------------------------------------------------------
