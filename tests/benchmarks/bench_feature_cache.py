@@ -86,7 +86,7 @@ def main(argv=None) -> int:
               f"speed-up {wall['uncached'] / wall['cached']:.2f}x")
         if "warm" in wall:
             print(f"warm cache: {wall['warm']:.1f} s, speed-up {wall['uncached'] / wall['warm']:.2f}x")
-        print("\n| stage (sum over jobs, s) | " + " | ".join(got) + " |\n|---" * (len(got) + 1) + "|")
+        print("\n| stage (sum over jobs, s) | " + " | ".join(got) + " |\n" + "|---" * (len(got) + 1) + "|")
         for s in stages:
             print(f"| {s[5:]} | " + " | ".join(f"{sum(m.get(s, 0) for m in r.values()):.1f}" for r in got.values())
                   + " |")
