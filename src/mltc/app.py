@@ -171,6 +171,7 @@ def run_config(cfg: DictConfig, on_stage=None):
     objs = {g: (instantiate(cfg[g], _convert_="all") if cfg.get(g) is not None else None)
             for g in ("split", "features", "augment", "strategy", "model", "thresholds")}
     use_oof_cache(objs["model"], cfg.get("cache"))
+    use_neighbour_cache(objs["strategy"], cfg.get("cache"))
     result = run_pipeline(dataset, splitter=objs["split"], featurizer=objs["features"], model=objs["model"],
                           strategy=objs["strategy"], thresholder=objs["thresholds"], augmenter=objs["augment"],
                           head_min=cfg.metrics.get("head_min"), tail_max=cfg.metrics.get("tail_max"),
@@ -237,6 +238,19 @@ def use_oof_cache(model, cache_cfg) -> None:
         memory = Memory(Path(cache_cfg.get("dir") or runs_dir() / "cache") / "oof", verbose=0)
         memory.reduce_size(bytes_limit=int(float(cache_cfg.get("max_gb", 5.0)) * 1024 ** 3))
         model.set_params(memory=memory)
+
+
+def use_neighbour_cache(strategy, cache_cfg) -> None:
+    """Give samplers that search nearest neighbours (``neighbour_cache``, e.g. MLSOL) the shared cache."""
+    if cache_cfg is None or not cache_cfg.get("neighbours", False) or strategy is None:
+        return
+    from mltc.neighbour_cache import NeighbourCache
+
+    cache = NeighbourCache(Path(cache_cfg.get("dir") or runs_dir() / "cache") / "neighbours",
+                           max_bytes=int(float(cache_cfg.get("max_gb", 5.0)) * 1024 ** 3))
+    for sampler in [strategy, *(getattr(strategy, "steps", None) or [])]:  # SamplerChain: its steps
+        if hasattr(sampler, "get_params") and sampler.get_params(deep=False).get("neighbour_cache", 0) is None:
+            sampler.set_params(neighbour_cache=cache)
 
 
 def job_cores() -> int:

@@ -1,12 +1,13 @@
-"""The README's 11-strategy GoEmotions sweep with and without the feature cache (a script, not a test).
+"""The README's 11-strategy GoEmotions sweep with and without the feature and neighbour caches (a script, not a test).
 
     nice -n 10 python tests/benchmarks/bench_feature_cache.py --data ../shared/data \
-        [--strategies none,ml_ros,...] [--order cached-first]
+        [--strategies none,ml_ros,...] [--order cached-first] [--warm]
 
 Runs the sweep twice as whole ``mltc run -m`` processes (Hydra's basic launcher, one job at a
 time), each with its own empty MLflow store and, for the cached sweep, an empty cache directory:
-``cache.features=false`` first, then ``cache.features=true`` (``--order cached-first`` swaps
-them, to see the machine's drift). Prints the wall time of each sweep, the speed-up, the sum of
+``cache.features=false cache.neighbours=false`` first, then both ``true`` (``--order
+cached-first`` swaps them, to see the machine's drift); ``--warm`` runs the cached sweep once
+more on the cache the first one filled (a rerun, or a sweep over models / thresholds). Prints the wall time of each sweep, the speed-up, the sum of
 each stage's time over the jobs (``time_*`` metrics), and checks that every job's logged test and
 validation metrics are identical in both sweeps (exit status 1 if not).
 """
@@ -25,10 +26,13 @@ RESULT_KEYS = ("micro_f1", "macro_f1", "samples_f1", "micro_pr_auc", "macro_pr_a
                "subset_accuracy", "head_macro_f1", "medium_macro_f1", "tail_macro_f1", "tail_micro_f1")
 
 
-def sweep(tmp: Path, name: str, data: str, strategies: str, cached: bool, extra: list[str]) -> float:
+def sweep(tmp: Path, name: str, data: str, strategies: str, cached: bool, extra: list[str],
+          cache_dir: str | None = None) -> float:
     uri = f"sqlite:///{tmp / name}.db"
+    on = str(cached).lower()
     cmd = [sys.executable, "-m", "mltc.cli", "run", "-m", "experiment=goemotions_logreg", f"strategy={strategies}",
-           f"tracking.uri={uri}", f"cache.features={str(cached).lower()}", f"cache.dir={tmp / name}-cache", *extra]
+           f"tracking.uri={uri}", f"cache.features={on}", f"cache.neighbours={on}",
+           f"cache.dir={tmp / (cache_dir or name)}-cache", *extra]
     env = dict(os.environ, MLTC_DATA_DIR=data, MLTC_RUNS_DIR=str(tmp / f"{name}-runs"))
     print("$", " ".join(cmd), flush=True)
     t = time.perf_counter()
@@ -56,6 +60,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=os.environ.get("MLTC_DATA_DIR", "../shared/data"))
     ap.add_argument("--strategies", default=STRATEGIES)
     ap.add_argument("--order", choices=["uncached-first", "cached-first"], default="uncached-first")
+    ap.add_argument("--warm", action="store_true", help="then the cached sweep again on the filled cache")
     ap.add_argument("extra", nargs="*", help="more overrides for both sweeps")
     args = ap.parse_args(argv)
     data = str(Path(args.data).resolve())
@@ -67,26 +72,33 @@ def main(argv=None) -> int:
             name = "cached" if cached else "uncached"
             wall[name] = sweep(tmp, name, data, args.strategies, cached, args.extra)
             print(f"{name}: {wall[name]:.1f} s", flush=True)
-        a, b = runs(tmp, "uncached"), runs(tmp, "cached")
+        if args.warm:
+            wall["warm"] = sweep(tmp, "warm", data, args.strategies, True, args.extra, cache_dir="cached")
+            print(f"warm: {wall['warm']:.1f} s", flush=True)
+        got = {name: runs(tmp, name) for name in wall}
+        a, b = got["uncached"], got["cached"]
         n = len(args.strategies.split(","))
-        if len(a) != n or len(b) != n:
-            print(f"expected {n} finished jobs in each sweep, got {len(a)} / {len(b)}")
+        if any(len(r) != n for r in got.values()):
+            print(f"expected {n} finished jobs in each sweep, got", {k: len(r) for k, r in got.items()})
             return 1
         stages = sorted({k for m in a.values() for k in m if k.startswith("time_")})
         print(f"\n{n} jobs: uncached {wall['uncached']:.1f} s, cached {wall['cached']:.1f} s, "
               f"speed-up {wall['uncached'] / wall['cached']:.2f}x")
-        print("\n| stage (sum over jobs, s) | uncached | cached |\n|---|---|---|")
+        if "warm" in wall:
+            print(f"warm cache: {wall['warm']:.1f} s, speed-up {wall['uncached'] / wall['warm']:.2f}x")
+        print("\n| stage (sum over jobs, s) | " + " | ".join(got) + " |\n" + "|---" * (len(got) + 1) + "|")
         for s in stages:
-            print(f"| {s[5:]} | {sum(m.get(s, 0) for m in a.values()):.1f} | "
-                  f"{sum(m.get(s, 0) for m in b.values()):.1f} |")
+            print(f"| {s[5:]} | " + " | ".join(f"{sum(m.get(s, 0) for m in r.values()):.1f}" for r in got.values())
+                  + " |")
         keys = RESULT_KEYS + tuple(f"val_{k}" for k in RESULT_KEYS)
-        diff = [(s, k, a[s].get(k), b[s].get(k)) for s in a for k in keys if a[s].get(k) != b[s].get(k)]
+        diff = [(name, s, k, a[s].get(k), r[s].get(k)) for name, r in got.items() for s in a for k in keys
+                if a[s].get(k) != r[s].get(k)]
         print("\nper-job metrics identical (test and validation, to the last digit):", not diff)
         for row in diff:
             print("  differs:", *row)
         print("\n| strategy | micro-F1 | macro-F1 | tail macro-F1 |\n|---|---|---|---|")
         for s in args.strategies.split(","):
-            m = b[s]
+            m = a[s]
             print(f"| {s} | {100 * m['micro_f1']:.2f} | {100 * m['macro_f1']:.2f} | {100 * m['tail_macro_f1']:.2f} |")
         return 1 if diff else 0
 

@@ -74,7 +74,7 @@ def row_label_lists(Y):
     return Ys.indptr, Ys.indices
 
 
-def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None):
+def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None, return_scores=False):
     """Indices of the ``k`` nearest other rows of X, for every row of X (or for rows ``queries``).
 
     Brute force by blocks of dot products (sparse x sparse for CSR input), so
@@ -91,17 +91,22 @@ def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None):
         Rows to find neighbours for (default: all rows).
     chunk_size : int, optional
         Rows per block (default: keeps each block of scores near 64 MB).
+    return_scores : bool, default=False
+        Also return the ranking score of each neighbour (higher is nearer), as
+        :class:`mltc.neighbour_cache.NeighbourCache` needs to reuse a table.
 
     Returns
     -------
-    ndarray of shape (n_queries, min(k, m - 1)), nearest first.
+    ndarray of shape (n_queries, min(k, m - 1)), nearest first
+        (and the scores, same shape, when ``return_scores``).
     """
     m = X.shape[0]
     queries = np.arange(m) if queries is None else np.asarray(queries, dtype=np.intp)
     q = queries.size
     k = min(k, m - 1)
     if k <= 0 or q == 0:
-        return np.empty((q, max(k, 0)), dtype=np.intp)
+        empty = np.empty((q, max(k, 0)), dtype=np.intp)
+        return (empty, np.empty(empty.shape)) if return_scores else empty
     if metric == "cosine":
         norms = _row_norms(X)
         scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
@@ -114,6 +119,7 @@ def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None):
     if chunk_size is None:
         chunk_size = max(1, int(8_000_000 // max(m, 1)))
     out = np.empty((q, k), dtype=np.intp)
+    scores = np.empty((q, k)) if return_scores else None
     for start in track(range(0, q, chunk_size), "nearest neighbours", min_seconds=1.0):
         stop = min(start + chunk_size, q)
         qi = queries[start:stop]
@@ -132,7 +138,9 @@ def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None):
         sc = np.take_along_axis(S, part, axis=1)
         order = np.lexsort((part, -sc), axis=1)
         out[start:stop] = np.take_along_axis(part, order, axis=1)
-    return out
+        if return_scores:
+            scores[start:stop] = np.take_along_axis(sc, order, axis=1)
+    return (out, scores) if return_scores else out
 
 
 def _row_norms(X):

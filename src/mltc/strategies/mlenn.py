@@ -4,10 +4,11 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from mltc.imbalance import irlbl, label_counts, mean_ir
-from mltc.strategies.base import BaseMultilabelSampler, bag_neighbours, take_rows
+from mltc.neighbour_cache import neighbours
+from mltc.strategies.base import BaseMultilabelSampler, take_rows
 
 __all__ = ["MLeNN"]
 
@@ -34,6 +35,9 @@ class MLeNN(BaseMultilabelSampler):
     threshold : float, default=0.75
         Adjusted Hamming distance above which two label sets differ (HT).
     metric : {"euclidean", "cosine"}, default="euclidean"
+    neighbour_cache : NeighbourCache or None, default=None
+        Reuses neighbour tables of the same features across runs (same results);
+        ``mltc run`` sets it from ``cache.neighbours``.
 
     Attributes
     ----------
@@ -46,12 +50,14 @@ class MLeNN(BaseMultilabelSampler):
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "threshold": [Interval(Real, 0, None, closed="left")],
         "metric": [StrOptions({"euclidean", "cosine"})],
+        "neighbour_cache": [HasMethods(["neighbours"]), None],
     }
 
-    def __init__(self, *, n_neighbors=3, threshold=0.75, metric="euclidean"):
+    def __init__(self, *, n_neighbors=3, threshold=0.75, metric="euclidean", neighbour_cache=None):
         self.n_neighbors = n_neighbors
         self.threshold = threshold
         self.metric = metric
+        self.neighbour_cache = neighbour_cache
 
     def _fit_resample(self, X, Y, rng):
         n = Y.shape[0]
@@ -59,7 +65,7 @@ class MLeNN(BaseMultilabelSampler):
         ir = irlbl(counts=counts)
         minority = np.flatnonzero(np.isfinite(ir) & (ir > mean_ir(counts=counts)))
         candidates = np.flatnonzero(Y[:, minority].sum(axis=1) == 0)
-        nn = bag_neighbours(X, k=self.n_neighbors, metric=self.metric, queries=candidates)
+        nn = neighbours(self.neighbour_cache, X, k=self.n_neighbors, metric=self.metric, queries=candidates)
         remove = np.zeros(n, dtype=bool)
         if nn.shape[1]:
             Yc = Y[candidates].astype(np.int32)

@@ -6,10 +6,11 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from mltc.imbalance import irlbl, label_counts, mean_ir
-from mltc.strategies.base import BaseMultilabelSampler, bag_neighbours, float_features, interpolate, stack_rows
+from mltc.neighbour_cache import neighbours
+from mltc.strategies.base import BaseMultilabelSampler, float_features, interpolate, stack_rows
 from mltc.progress import track
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ class MLSMOTE(BaseMultilabelSampler):
     percentage : float or None, default=None
         Number of synthetic rows in % of the input size; ``None`` for the paper's.
     random_state : int, RandomState instance or None, default=None
+    neighbour_cache : NeighbourCache or None, default=None
+        Reuses neighbour tables of the same features across runs (same results);
+        ``mltc run`` sets it from ``cache.neighbours``.
 
     Attributes
     ----------
@@ -78,15 +82,17 @@ class MLSMOTE(BaseMultilabelSampler):
         "metric": [StrOptions({"euclidean", "cosine"})],
         "percentage": [Interval(Real, 0, None, closed="left"), None],
         "random_state": ["random_state"],
+        "neighbour_cache": [HasMethods(["neighbours"]), None],
     }
 
     def __init__(self, *, k_neighbors=5, label_generation="ranking", metric="euclidean", percentage=None,
-                 random_state=None):
+                 random_state=None, neighbour_cache=None):
         self.k_neighbors = k_neighbors
         self.label_generation = label_generation
         self.metric = metric
         self.percentage = percentage
         self.random_state = random_state
+        self.neighbour_cache = neighbour_cache
 
     def _fit_resample(self, X, Y, rng):
         n, L = Y.shape
@@ -103,7 +109,7 @@ class MLSMOTE(BaseMultilabelSampler):
             if bag.size < 2:
                 skipped.append(lab)
                 continue
-            nn = bag_neighbours(X[bag], k=k, metric=self.metric)
+            nn = neighbours(self.neighbour_cache, X[bag], k=k, metric=self.metric)
             pad = np.full((bag.size, k), -1, dtype=np.intp)
             pad[:, :nn.shape[1]] = bag[nn]
             seeds.append(bag)

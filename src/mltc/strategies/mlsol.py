@@ -5,9 +5,10 @@ import logging
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from mltc.strategies.base import BaseMultilabelSampler, bag_neighbours, float_features, interpolate, stack_rows
+from mltc.neighbour_cache import neighbours
+from mltc.strategies.base import BaseMultilabelSampler, float_features, interpolate, stack_rows
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ class MLSOL(BaseMultilabelSampler):
     k_neighbors : int, default=5
     metric : {"euclidean", "cosine"}, default="euclidean"
     random_state : int, RandomState instance or None, default=None
+    neighbour_cache : NeighbourCache or None, default=None
+        Reuses neighbour tables of the same features across runs (same results);
+        ``mltc run`` sets it from ``cache.neighbours``.
 
     Attributes
     ----------
@@ -63,18 +67,20 @@ class MLSOL(BaseMultilabelSampler):
         "k_neighbors": [Interval(Integral, 1, None, closed="left")],
         "metric": [StrOptions({"euclidean", "cosine"})],
         "random_state": ["random_state"],
+        "neighbour_cache": [HasMethods(["neighbours"]), None],
     }
 
-    def __init__(self, *, percentage=30.0, k_neighbors=5, metric="euclidean", random_state=None):
+    def __init__(self, *, percentage=30.0, k_neighbors=5, metric="euclidean", random_state=None, neighbour_cache=None):
         self.percentage = percentage
         self.k_neighbors = k_neighbors
         self.metric = metric
         self.random_state = random_state
+        self.neighbour_cache = neighbour_cache
 
     def _fit_resample(self, X, Y, rng):
         n, L = Y.shape
         X = float_features(X)
-        nn = bag_neighbours(X, k=self.k_neighbors, metric=self.metric)
+        nn = neighbours(self.neighbour_cache, X, k=self.k_neighbors, metric=self.metric)
         k = nn.shape[1]
         ones = Y.sum(axis=0)
         # the minority class of a label is 1 unless positives outnumber negatives

@@ -1,0 +1,217 @@
+"""Reuse nearest-neighbour tables of the training features: a content-addressed, size-capped cache on disk.
+
+MLSOL, MLeNN and MLSMOTE search the k nearest neighbours of training rows
+(:func:`mltc.strategies.base.bag_neighbours`, brute force, the bulk of their time). The jobs
+of a sweep resample the same training matrix, so :class:`NeighbourCache` keeps every table it
+computes, under a key made of the matrix's content (format, dtype, shape, data, indices,
+indptr) and the metric, with the table's k and rows in the entry.
+
+A request is answered with exactly what :func:`bag_neighbours` would return:
+
+* the same k and rows as a stored table (or, for sparse X, the same k and other rows): that table (the same code computed it);
+* a smaller k: a query row's first k neighbours of a wider table are the same as a direct
+  search's only when the k-th score is strictly above the (k+1)-th (then the top-k set is
+  unique and both order it by score, then index). Rows with a tie there (which a direct
+  search resolves by ``argpartition``) are searched directly, so ties resolve as before.
+
+Rows of a sparse matrix are searched one by one in the same arithmetic whatever the other
+query rows are; a dense matrix goes through BLAS, whose rounding may depend on the block,
+so dense tables are only reused for the identical request.
+
+Entries are ``.npz`` files written to a temporary file and moved into place with
+:func:`os.replace` (parallel jobs read whole entries only); reading one updates its
+modification time, and past ``max_bytes`` the least recently used go first.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+log = logging.getLogger(__name__)
+
+__all__ = ["NeighbourCache", "neighbours"]
+
+_SUFFIX = ".npz"
+
+
+def neighbours(cache, X, *, k, metric="euclidean", queries=None):
+    """:func:`bag_neighbours` through ``cache`` (None: computed directly)."""
+    from mltc.strategies.base import bag_neighbours  # here: the samplers import this module
+
+    if cache is None:
+        return bag_neighbours(X, k=k, metric=metric, queries=queries)
+    return cache.neighbours(X, k=k, metric=metric, queries=queries)
+
+
+def matrix_key(X, metric) -> str:
+    """SHA-256 of the matrix's content and the metric (the part of the key shared by its tables)."""
+    h = hashlib.sha256()
+    if sp.issparse(X):
+        X = X.tocsr()
+        h.update(f"csr {X.dtype} {X.shape} {metric}".encode())
+        for a in (X.indptr, X.indices, X.data):
+            h.update(f"{a.dtype}{a.size}".encode())
+            h.update(np.ascontiguousarray(a).data)
+    else:
+        X = np.ascontiguousarray(X)
+        h.update(f"dense {X.dtype} {X.shape} {metric}".encode())
+        h.update(X.data)
+    return h.hexdigest()[:32]
+
+
+class NeighbourCache:
+    """Nearest-neighbour tables on disk, keyed by the feature matrix, the metric, k and the query rows.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Where entries live (created on first write); ``<runs>/cache/neighbours`` from the CLI.
+    max_bytes : int, default=1 GB
+        Size cap; the least recently used entries are removed after a write past it.
+
+    Attributes
+    ----------
+    hits, partial, misses : int
+        Requests answered wholly from a table, partly (rows with ties searched again), not at all.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, scipy.sparse as sp
+    >>> X = sp.csr_matrix(np.random.RandomState(0).rand(6, 4))
+    >>> cache = NeighbourCache(tempfile.mkdtemp())
+    >>> a = cache.neighbours(X, k=3)
+    >>> b = cache.neighbours(X, k=2, queries=[1, 4])
+    >>> bool((b == a[[1, 4], :2]).all()), cache.misses, cache.hits
+    (True, 1, 1)
+    """
+
+    def __init__(self, directory, *, max_bytes: int = 1024 ** 3):
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self.hits = self.partial = self.misses = 0
+
+    def neighbours(self, X, *, k, metric="euclidean", queries=None):
+        """Exactly :func:`bag_neighbours` ``(X, k=k, metric=metric, queries=queries)``, reusing stored tables."""
+        from mltc.strategies.base import bag_neighbours
+
+        m = X.shape[0]
+        rows = np.arange(m) if queries is None else np.asarray(queries, dtype=np.intp)
+        k_eff = min(k, m - 1)
+        if k_eff <= 0 or rows.size == 0:
+            return bag_neighbours(X, k=k, metric=metric, queries=queries)
+        base = matrix_key(X, metric)
+        qkey = hashlib.sha256(np.ascontiguousarray(rows, dtype=np.int64).data).hexdigest()[:16]
+        name = f"{base}-k{k_eff}-{qkey}"
+        exact = self._load(name)
+        if exact is not None:
+            self.hits += 1
+            return exact[0]
+        out = np.full((rows.size, k_eff), -1, dtype=np.intp)
+        out_sc = np.empty((rows.size, k_eff))
+        todo = np.ones(rows.size, dtype=bool)
+        if sp.issparse(X):
+            for path in self._tables(base):
+                if not todo.any():
+                    break
+                width = int(path.stem.split("-k")[1].split("-")[0])
+                if width < k_eff:
+                    continue
+                entry = self._load(path.stem)
+                if entry is None:
+                    continue
+                nn, sc, entry_rows = entry
+                pos = np.full(m, -1, dtype=np.intp)
+                pos[entry_rows] = np.arange(entry_rows.size)
+                at = pos[rows]
+                ok = todo & (at >= 0)
+                if width > k_eff:
+                    # the first k are those of a direct search only where the k-th score beats the (k+1)-th
+                    ok[ok] = sc[at[ok], k_eff - 1] > sc[at[ok], k_eff]
+                out[ok] = nn[at[ok], :k_eff]
+                out_sc[ok] = sc[at[ok], :k_eff]
+                todo &= ~ok
+        if not todo.any():
+            self.hits += 1
+            return out
+        if todo.all():
+            self.misses += 1
+        else:
+            self.partial += 1
+        out[todo], out_sc[todo] = bag_neighbours(X, k=k, metric=metric, queries=rows[todo], return_scores=True)
+        # stored under this request's name too: the same request next time is one read
+        self._store(name, out, out_sc, rows)
+        return out
+
+    # -- storage -------------------------------------------------------------------------------------------
+
+    def _path(self, name: str) -> Path:
+        return self.directory / f"{name}{_SUFFIX}"
+
+    def _tables(self, base: str) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        # widest first: it answers the most k
+        return sorted(self.directory.glob(f"{base}-k*{_SUFFIX}"),
+                      key=lambda p: -int(p.stem.split("-k")[1].split("-")[0]))
+
+    def _load(self, name: str):
+        path = self._path(name)
+        try:
+            with np.load(path) as z:
+                entry = (z["nn"].astype(np.intp, copy=False), z["scores"], z["rows"].astype(np.intp, copy=False))
+        except FileNotFoundError:
+            return None
+        except Exception as err:  # noqa: BLE001 -- a damaged entry is a miss, not a failed run
+            log.warning("neighbour cache: %s is unreadable (%s); searching again and replacing it", path, err)
+            path.unlink(missing_ok=True)
+            return None
+        try:
+            os.utime(path)  # recently used: evicted last
+        except OSError:
+            pass
+        log.info("neighbour cache: reusing %s", path.name)
+        return entry
+
+    def _store(self, name: str, nn, scores, rows) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.directory)
+        except OSError as err:
+            log.warning("neighbour cache: cannot write to %s (%s); the run goes on without it", self.directory, err)
+            return
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, nn=nn, scores=scores, rows=rows)
+            os.replace(tmp, self._path(name))
+        except Exception as err:  # noqa: BLE001 -- a cache that cannot write must not fail the run
+            Path(tmp).unlink(missing_ok=True)
+            log.warning("neighbour cache: could not store a table (%s: %s); the run goes on without it "
+                        "(cache.neighbours=false skips trying)", type(err).__name__, err)
+            return
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self.trim()
+
+    def trim(self) -> None:
+        """Remove least recently used entries until the cache holds at most ``max_bytes``."""
+        sizes = []
+        for p in self.directory.glob(f"*{_SUFFIX}"):
+            try:
+                st = p.stat()
+            except FileNotFoundError:  # removed by a parallel job
+                continue
+            sizes.append((st.st_mtime, p, st.st_size))
+        sizes.sort()
+        total = sum(s for _, _, s in sizes)
+        for _, p, s in sizes[:-1]:  # the newest entry stays: the running sweep reuses it
+            if total <= self.max_bytes:
+                break
+            p.unlink(missing_ok=True)
+            total -= s
