@@ -24,12 +24,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mltc.disk_cache import atomic_write, trim_lru
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +113,11 @@ class FeatureCache:
     >>> from sklearn.feature_extraction.text import TfidfVectorizer
     >>> cache = FeatureCache(tempfile.mkdtemp())
     >>> vec = TfidfVectorizer()
-    >>> key = cache.key(vec, train=["a b", "b c"], val=["a"], test=["c"])
+    >>> key = cache.key(vec, train=["red blue", "blue green"], val=["red"], test=["green"])
     >>> cache.load(key) is None
     True
-    >>> X = vec.fit_transform(["a b", "b c"])
-    >>> cache.store(key, CachedFeatures(vec, X, vec.transform(["a"]), vec.transform(["c"])))
+    >>> X = vec.fit_transform(["red blue", "blue green"])
+    >>> cache.store(key, CachedFeatures(vec, X, vec.transform(["red"]), vec.transform(["green"])))
     >>> cache.load(key).X_train.shape
     (2, 3)
     """
@@ -175,21 +176,9 @@ class FeatureCache:
             return
         import joblib
 
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                joblib.dump(entry, f)
-            os.replace(tmp, self._path(key))
-        except Exception as err:  # noqa: BLE001 -- a cache that cannot write must not fail the run
-            Path(tmp).unlink(missing_ok=True)
-            log.warning("feature cache: could not store this featurization (%s: %s); the run goes on without "
-                        "it (cache.features=false skips trying)", type(err).__name__, err)
-            return
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self.trim()
+        if atomic_write(self.directory, self._path(key), lambda f: joblib.dump(entry, f), log=log,
+                        what="feature cache", switch="cache.features=false"):
+            self.trim()
 
     def entries(self) -> list[Path]:
         """Cached entries, least recently used first."""
@@ -202,18 +191,4 @@ class FeatureCache:
 
     def trim(self) -> None:
         """Remove least recently used entries until the cache holds at most ``max_bytes``."""
-        sizes = []
-        for p in self.entries():
-            try:
-                sizes.append((p, p.stat().st_size))
-            except FileNotFoundError:  # removed by a parallel job
-                pass
-        total = sum(s for _, s in sizes)
-        # the newest entry stays even when it alone is over the cap: the running sweep reuses it
-        for p, s in sizes[:-1]:
-            if total <= self.max_bytes:
-                break
-            p.unlink(missing_ok=True)  # a reader that opened it still reads it whole (POSIX)
-            total -= s
-            log.info("feature cache: removed %s (least recently used, cache over %.1f GB)", p.name,
-                     self.max_bytes / 1024 ** 3)
+        trim_lru(self.entries(), self.max_bytes, log=log, what="feature cache")

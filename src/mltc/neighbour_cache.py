@@ -27,11 +27,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+
+from mltc.disk_cache import atomic_write, trim_lru
 
 log = logging.getLogger(__name__)
 
@@ -179,39 +180,11 @@ class NeighbourCache:
         return entry
 
     def _store(self, name: str, nn, scores, rows) -> None:
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.directory)
-        except OSError as err:
-            log.warning("neighbour cache: cannot write to %s (%s); the run goes on without it", self.directory, err)
-            return
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, nn=nn, scores=scores, rows=rows)
-            os.replace(tmp, self._path(name))
-        except Exception as err:  # noqa: BLE001 -- a cache that cannot write must not fail the run
-            Path(tmp).unlink(missing_ok=True)
-            log.warning("neighbour cache: could not store a table (%s: %s); the run goes on without it "
-                        "(cache.neighbours=false skips trying)", type(err).__name__, err)
-            return
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self.trim()
+        if atomic_write(self.directory, self._path(name), lambda f: np.savez(f, nn=nn, scores=scores, rows=rows),
+                        log=log, what="neighbour cache", switch="cache.neighbours=false"):
+            self.trim()
 
     def trim(self) -> None:
         """Remove least recently used entries until the cache holds at most ``max_bytes``."""
-        sizes = []
-        for p in self.directory.glob(f"*{_SUFFIX}"):
-            try:
-                st = p.stat()
-            except FileNotFoundError:  # removed by a parallel job
-                continue
-            sizes.append((st.st_mtime, p, st.st_size))
-        sizes.sort()
-        total = sum(s for _, _, s in sizes)
-        for _, p, s in sizes[:-1]:  # the newest entry stays: the running sweep reuses it
-            if total <= self.max_bytes:
-                break
-            p.unlink(missing_ok=True)
-            total -= s
+        paths = self.directory.glob(f"*{_SUFFIX}") if self.directory.is_dir() else []
+        trim_lru(paths, self.max_bytes, log=log, what="neighbour cache")
