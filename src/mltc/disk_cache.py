@@ -10,7 +10,31 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "trim_lru"]
+__all__ = ["read_entry", "atomic_write", "trim_lru"]
+
+
+def read_entry(path: Path, load, *, log: logging.Logger, what: str, redo: str):
+    """``load(path)``, or None when the entry is absent, unreadable (then removed) or ``load`` returns None.
+
+    A read entry's mtime is refreshed, so :func:`trim_lru` evicts it last. ``redo`` says what the run does
+    instead (e.g. "refitting"), for the warning about a damaged entry.
+    """
+    try:
+        entry = load(path)
+    except FileNotFoundError:
+        return None
+    except Exception as err:  # noqa: BLE001 -- a damaged entry is a miss, not a failed run
+        log.warning("%s: %s is unreadable (%s); %s and replacing it", what, path, err, redo)
+        path.unlink(missing_ok=True)
+        return None
+    if entry is None:
+        return None
+    try:
+        os.utime(path)  # recently used: evicted last
+    except OSError:
+        pass
+    log.info("%s: reusing %s", what, path.name)
+    return entry
 
 
 def atomic_write(directory: Path, path: Path, write, *, log: logging.Logger, what: str, switch: str) -> bool:

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mltc.disk_cache import atomic_write, trim_lru
+from mltc.disk_cache import atomic_write, read_entry, trim_lru
 
 log = logging.getLogger(__name__)
 
@@ -151,24 +150,14 @@ class FeatureCache:
             return None
         import joblib
 
-        path = self._path(key)
-        try:
+        def load(path):
             entry = joblib.load(path)
-        except FileNotFoundError:
-            return None
-        except Exception as err:  # noqa: BLE001 -- a damaged entry is a miss, not a failed run
-            log.warning("feature cache: %s is unreadable (%s); refitting and replacing it", path, err)
-            path.unlink(missing_ok=True)
-            return None
-        if not isinstance(entry, CachedFeatures):
-            log.warning("feature cache: %s does not hold cached features; refitting and replacing it", path)
-            return None
-        try:
-            os.utime(path)  # recently used: evicted last
-        except OSError:
-            pass
-        log.info("feature cache: reusing %s", path.name)
-        return entry
+            if not isinstance(entry, CachedFeatures):
+                log.warning("feature cache: %s does not hold cached features; refitting and replacing it", path)
+                return None
+            return entry
+
+        return read_entry(self._path(key), load, log=log, what="feature cache", redo="refitting")
 
     def store(self, key: str | None, entry: CachedFeatures) -> None:
         """Write ``entry`` atomically under ``key``, then trim the cache to ``max_bytes``."""

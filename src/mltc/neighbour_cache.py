@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from mltc.disk_cache import atomic_write, trim_lru
+from mltc.disk_cache import atomic_write, read_entry, trim_lru
 
 log = logging.getLogger(__name__)
 
@@ -162,22 +161,11 @@ class NeighbourCache:
                       key=lambda p: -int(p.stem.split("-k")[1].split("-")[0]))
 
     def _load(self, name: str):
-        path = self._path(name)
-        try:
+        def load(path):
             with np.load(path) as z:
-                entry = (z["nn"].astype(np.intp, copy=False), z["scores"], z["rows"].astype(np.intp, copy=False))
-        except FileNotFoundError:
-            return None
-        except Exception as err:  # noqa: BLE001 -- a damaged entry is a miss, not a failed run
-            log.warning("neighbour cache: %s is unreadable (%s); searching again and replacing it", path, err)
-            path.unlink(missing_ok=True)
-            return None
-        try:
-            os.utime(path)  # recently used: evicted last
-        except OSError:
-            pass
-        log.info("neighbour cache: reusing %s", path.name)
-        return entry
+                return z["nn"].astype(np.intp, copy=False), z["scores"], z["rows"].astype(np.intp, copy=False)
+
+        return read_entry(self._path(name), load, log=log, what="neighbour cache", redo="searching again")
 
     def _store(self, name: str, nn, scores, rows) -> None:
         if atomic_write(self.directory, self._path(name), lambda f: np.savez(f, nn=nn, scores=scores, rows=rows),

@@ -2,15 +2,14 @@ import fnmatch
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
 from omegaconf import open_dict
 
-if TYPE_CHECKING:  # the launcher imports this module when it launches
-    from .ray_launcher import MltcRayLauncher
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ def execute_job(idx: int, overrides: Sequence[str], shared: tuple, env: Dict[str
     return ret, ray.get_runtime_context().get_node_id()
 
 
-def launch(launcher: "MltcRayLauncher", job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+def launch(launcher: Launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
            ) -> Sequence[JobReturn]:
     """Submit every job as a Ray task at once; return their results in order, a lost job as a failed one."""
     import ray
