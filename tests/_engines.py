@@ -21,7 +21,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-__all__ = ["EngineUnavailable", "free_port", "postgres", "mlflow_server", "ray_cluster", "pg_bindir"]
+__all__ = ["EngineUnavailable", "free_port", "wait_http", "stop_group", "postgres", "mlflow_server", "ray_cluster",
+           "pg_bindir"]
 
 PY = sys.executable
 BIN = Path(PY).parent
@@ -109,7 +110,8 @@ def postgres(databases=("mlflow", "optuna")):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _wait_http(url, proc, log_path, what, timeout=120):
+def wait_http(url, proc, log_path, what, timeout=120):
+    """Wait until ``url`` answers 200; :class:`EngineUnavailable` with the log's tail if ``proc`` exits first."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -123,7 +125,8 @@ def _wait_http(url, proc, log_path, what, timeout=120):
         time.sleep(0.3)
 
 
-def _stop_group(proc, timeout=20):
+def stop_group(proc, timeout=20):
+    """SIGTERM ``proc``'s process group (a server and the workers it forks), SIGKILL after ``timeout``."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -149,10 +152,10 @@ def mlflow_server(backend_uri, workdir, workers=2):
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(f"{url}/health", proc, log_path, "mlflow server")
+        wait_http(f"{url}/health", proc, log_path, "mlflow server")
         yield url
     finally:
-        _stop_group(proc)
+        stop_group(proc)
 
 
 def _ray_bin() -> Path:

@@ -1,11 +1,8 @@
 """`mltc run` logs a model; `mltc predict`, `mlflow models serve` and `mltc promote` use it."""
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import numpy as np
@@ -13,6 +10,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from _engines import EngineUnavailable, free_port, stop_group, wait_http
 from mltc.serving.predict import main as predict_main
 from mltc.serving.promote import main as promote_main
 
@@ -105,36 +103,23 @@ def test_predict_errors_say_what_to_do(single, tmp_path, capsys, case, expect):
     assert expect in capsys.readouterr().err
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_mlflow_models_serve_answers_with_label_sets(single, tmp_path):
     """A real `mlflow models serve` on 127.0.0.1, started and stopped here."""
-    port = _free_port()
+    port = free_port()
     # --env-manager local runs `uvicorn` from PATH: this environment's, as an activated venv would have it
     env = dict(os.environ, MLFLOW_TRACKING_URI=single["uri"], MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
                PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m",
-                               f"runs:/{single['run'].info.run_id}/model", "--env-manager", "local",
-                               "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
-                              env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m",
+                                   f"runs:/{single['run'].info.run_id}/model", "--env-manager", "local",
+                                   "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+                                  env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None:
-                    pytest.fail("the server exited: " + server.stdout.read().decode()[-3000:])
-                if time.monotonic() > deadline:
-                    pytest.fail("the server did not answer /ping in 300 s")
-                time.sleep(0.5)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/ping", server, log_path, "mlflow models serve", timeout=300)
+        except EngineUnavailable as err:
+            pytest.fail(str(err))
         texts = single["texts"][:8]
         body = json.dumps({"dataframe_split": {"columns": ["text"], "data": [[t] for t in texts]}}).encode()
         req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
@@ -145,11 +130,7 @@ def test_mlflow_models_serve_answers_with_label_sets(single, tmp_path):
         assert [p["labels"] for p in preds] == _expected(single, slice(0, 8))
         assert set(preds[0]) == {"labels", *(f"score.{n}" for n in single["labels"])}
     finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)  # the CLI and its uvicorn child
-        except ProcessLookupError:
-            pass
-        server.wait(timeout=60)
+        stop_group(server)  # the CLI and its uvicorn child
 
 
 @pytest.mark.slow  # a 2-job sweep through the CLI, then a refit: about a minute on a busy machine
