@@ -1,55 +1,23 @@
 """`mltc run` against a real `mlflow server` (SQL backend) on 127.0.0.1, as a team would share one."""
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
+from _engines import EngineUnavailable
+from _engines import mlflow_server as engine_server
 from mlflow.tracking import MlflowClient
 
 SMALL = ["dataset.n_docs=400", "dataset.n_labels=6"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(tmp_path):
-    port = free_port()
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-           "--artifacts-destination", str(tmp_path / "server-artifacts"), "--host", "127.0.0.1",
-           "--port", str(port), "--workers", "1"]
-    log = open(tmp_path / "server.log", "w")
-    # its own process group, so stopping it also stops the web workers it forks
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not start:\n{(tmp_path / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+        with engine_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path, workers=1) as url:
+            yield url
+    except EngineUnavailable as err:  # the SQLite-backed server needs nothing outside the venv: a failure is real
+        pytest.fail(str(err))
 
 
 @pytest.mark.slow  # starting mlflow server and one run in a subprocess: ~30 s
