@@ -6,7 +6,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mltc.report import PerLabelPlot
-from mltc.tracking import MlflowTracker, TrackerProcess
+from mltc.tracker_process import TrackerProcess
+from mltc.tracking import MlflowTracker
 
 
 def _log(tracker, uri):
@@ -69,7 +70,7 @@ def test_reused_tracking_process_serves_the_next_run_and_its_store(tmp_path):
     assert third._proc is not idle and third._proc.poll() is None
     third.start(experiment="e")
     third.end("FINISHED")
-    from mltc.tracking import _stop_idle
+    from mltc.tracker_process import _stop_idle
 
     _stop_idle()
     assert third._proc.wait(timeout=30) == 0

@@ -23,7 +23,8 @@ from mltc.config_guard import ConfigError, check_config
 from mltc.keys import THRESHOLD, TIME, VAL
 from mltc.paths import runs_dir, tracking_uri
 from mltc.sweep_report import link_reused, make_run_name
-from mltc.tracking import TrackerProcess, config_hash, details_metrics, process_tags
+from mltc.tracker_process import TrackerProcess
+from mltc.tracking import config_hash, details_metrics, process_tags
 
 log = logging.getLogger("mltc")
 

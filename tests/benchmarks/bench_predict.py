@@ -44,7 +44,8 @@ def main():
     from mltc.app import CONF_DIR, run_config
     from mltc.models.scores import predict_scores
     from mltc.serving.track import log_fitted_model
-    from mltc.tracking import MlflowTracker, TrackerProcess
+    from mltc.tracker_process import TrackerProcess
+    from mltc.tracking import MlflowTracker
 
     tmp = tempfile.mkdtemp(prefix="bench-predict-")
     uri = f"sqlite:///{tmp}/store.db"
