@@ -171,7 +171,7 @@ def test_shipped_launchers_and_samplers_pass():
     ("mltc.app.Path.write_text", "not a module"),
     ("mltc.app.Path", "outside the allowed packages"),        # a class imported by mltc, defined in pathlib
     ("mltc.app.os", "not to a class"),                        # a module imported by mltc
-    ("mltc.tracking.pickle", "not to a class"),
+    ("mltc.tracker_process.pickle", "not to a class"),
     ("mltc.app.instantiate", "not to a class"),               # a function imported by mltc, not a factory
     ("mltc.tracking.mark_orphans", "not to a class"),         # mltc's own function, not a listed factory
     ("sklearn.utils.shuffle", "not to a class"),
