@@ -145,7 +145,8 @@ def mlflow_server(backend_uri, workdir, workers=2):
     port = free_port()
     cmd = [PY, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
            "--artifacts-destination", str(workdir / "server-artifacts"), "--host", "127.0.0.1",
-           "--port", str(port), "--workers", str(workers)]
+           "--port", str(port), "--workers", str(workers),
+           "--uvicorn-opts", "--timeout-keep-alive 30"]
     log_path = workdir / "mlflow-server.log"
     with open(log_path, "w") as log:
         # its own process group, so stopping it also stops the web workers it forks
@@ -257,3 +258,69 @@ def ray_cluster(head_cpus=1):
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+class DroppingProxy:
+    """A TCP proxy on 127.0.0.1 in front of a real server that resets the connection of the first
+    ``drops`` requests whose head starts with ``request_line`` (e.g. ``b"POST /api/2.0/mlflow/logged-models "``),
+    as a loaded server does when it closes an idle keep-alive connection as a request arrives.
+    Everything else is forwarded unchanged, both ways. ``dropped`` counts the resets.
+    """
+
+    def __init__(self, upstream_port: int, request_line: bytes, drops: int = 1):
+        import threading
+
+        self.upstream_port, self.request_line, self.left, self.dropped = upstream_port, request_line, drops, 0
+        self._lock = threading.Lock()
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self._listener.close()
+
+    def _accept(self):
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _take_drop(self, chunk: bytes) -> bool:
+        if not chunk.startswith(self.request_line):
+            return False
+        with self._lock:
+            if self.left <= 0:
+                return False
+            self.left -= 1
+            self.dropped += 1
+            return True
+
+    def _pump(self, src, dst, from_client):
+        import struct
+
+        try:
+            while True:
+                chunk = src.recv(65536)
+                if not chunk:
+                    break
+                if from_client and self._take_drop(chunk):
+                    # SO_LINGER 0: close() sends a reset, not a clean end of stream
+                    src.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    break
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.close()

