@@ -8,6 +8,9 @@ subclasses write only that.
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -74,30 +77,42 @@ def row_label_lists(Y):
     return Ys.indptr, Ys.indices
 
 
-def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None, return_scores=False):
+def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None, return_scores=False, n_jobs=None):
     """Indices of the ``k`` nearest other rows of X, for every row of X (or for rows ``queries``).
 
     Brute force by blocks of dot products (sparse x sparse for CSR input), so
     that a bag of TF-IDF rows is never densified and memory stays bounded.
-    A row is never its own neighbour; ties are broken by the lower index.
+    A row is never its own neighbour. Rows with no nonzero feature (an empty
+    TF-IDF row: a document without a word of the vocabulary) are never
+    neighbours and have none: under ``metric="euclidean"`` they would be at the
+    same distance from every unit-length row, and so the "nearest" neighbours of
+    most documents. Where fewer than ``k`` rows qualify, the table is padded
+    with ``-1`` (score ``-inf``). The top ``k`` of a row are ordered by score,
+    then index; which of several rows tied at the k-th place are kept is
+    ``numpy.argpartition``'s choice (deterministic for the same data).
 
     Parameters
     ----------
     X : CSR matrix or ndarray of shape (m, n_features)
     k : int
-        Number of neighbours; at most ``m - 1`` are returned.
+        Number of neighbours; the table has ``min(k, m - 1)`` columns.
     metric : {"euclidean", "cosine"}
     queries : array of int, optional
         Rows to find neighbours for (default: all rows).
     chunk_size : int, optional
-        Rows per block (default: keeps each block of scores near 64 MB).
+        Query rows per block (default: small blocks for CSR input, which are
+        computed row by row in the same arithmetic; blocks of ~64 MB of
+        scores for dense input).
     return_scores : bool, default=False
         Also return the ranking score of each neighbour (higher is nearer), as
         :class:`mltc.neighbour_cache.NeighbourCache` needs to reuse a table.
+    n_jobs : int, optional
+        Threads for CSR input (the sparse products and partitions release the
+        GIL); None means 1, -1 all cores. The result does not depend on it.
 
     Returns
     -------
-    ndarray of shape (n_queries, min(k, m - 1)), nearest first
+    ndarray of shape (n_queries, min(k, m - 1)), nearest first, -1 for "none"
         (and the scores, same shape, when ``return_scores``).
     """
     m = X.shape[0]
@@ -107,40 +122,92 @@ def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None, r
     if k <= 0 or q == 0:
         empty = np.empty((q, max(k, 0)), dtype=np.intp)
         return (empty, np.empty(empty.shape)) if return_scores else empty
+    sparse = sp.issparse(X)
+    has = _has_features(X)
     if metric == "cosine":
         norms = _row_norms(X)
         scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        X = sp.diags(scale) @ X if sp.issparse(X) else X * scale[:, None]
+        X = sp.diags(scale) @ X if sparse else X * scale[:, None]
         bias = None
     else:
         # ||a-b||^2 = ||a||^2 + ||b||^2 - 2ab: ranking by 2ab - ||b||^2 is enough
         bias = _row_norms(X) ** 2
-    XT = X.T.tocsr() if sp.issparse(X) else X.T
-    if chunk_size is None:
-        chunk_size = max(1, int(8_000_000 // max(m, 1)))
-    out = np.empty((q, k), dtype=np.intp)
-    scores = np.empty((q, k)) if return_scores else None
-    for start in track(range(0, q, chunk_size), "nearest neighbours", min_seconds=1.0):
-        stop = min(start + chunk_size, q)
-        qi = queries[start:stop]
-        S = X[qi] @ XT
-        S = S.toarray() if sp.issparse(S) else np.asarray(S)
-        S = S.astype(np.float64, copy=True)
-        if bias is not None:
-            S = 2.0 * S - bias[None, :]
-        rows = np.arange(stop - start)
-        S[rows, qi] = -np.inf
-        if k < m - 1:
-            part = np.argpartition(-S, k - 1, axis=1)[:, :k]
+    XT = X.T.tocsr() if sparse else X.T
+    out = np.full((q, k), -1, dtype=np.intp)
+    scores = np.full((q, k), -np.inf)
+    none = np.flatnonzero(~has)
+    if sparse:
+        # each row's products are the same whatever rows share its block, so the blocks are free:
+        # small ones stay in cache; rows without features are skipped (they have no neighbours)
+        todo = np.flatnonzero(has[queries])
+        chunk_size = chunk_size or max(1, min(64, 1_000_000 // max(m, 1)))
+    else:
+        # BLAS may round a row differently in another block: the blocks of the original version
+        todo = np.arange(q)
+        chunk_size = chunk_size or max(1, int(8_000_000 // max(m, 1)))
+    blocks = [todo[s:s + chunk_size] for s in range(0, todo.size, chunk_size)]
+    local = threading.local()
+
+    def search(pos):
+        qi = queries[pos]
+        P = X[qi] @ XT
+        buf = getattr(local, "buf", None)
+        if buf is None or buf.shape[0] < pos.size:
+            buf = local.buf = np.empty((chunk_size, m))
+        D = buf[:pos.size]
+        if sparse and P.dtype == np.float64:
+            P.toarray(out=D)
         else:
-            part = np.argsort(-S, axis=1, kind="stable")[:, :k]
+            D[...] = P.toarray() if sparse else P
+        # D = ||b||^2 - 2ab (or -ab): ascending D is descending score, the same numbers as
+        # -(2ab - ||b||^2) bit for bit, so argpartition makes the same choices
+        if bias is not None:
+            D *= -2.0
+            D += bias
+        else:
+            np.negative(D, out=D)
+        D[np.arange(pos.size), qi] = np.inf
+        D[:, none] = np.inf
+        if k < m - 1:
+            part = np.argpartition(D, k - 1, axis=1)[:, :k]
+        else:
+            part = np.argsort(D, axis=1, kind="stable")[:, :k]
         # order by score, then index, so the result does not depend on argpartition internals
-        sc = np.take_along_axis(S, part, axis=1)
-        order = np.lexsort((part, -sc), axis=1)
-        out[start:stop] = np.take_along_axis(part, order, axis=1)
-        if return_scores:
-            scores[start:stop] = np.take_along_axis(sc, order, axis=1)
+        d = np.take_along_axis(D, part, axis=1)
+        order = np.lexsort((part, d), axis=1)
+        nn = np.take_along_axis(part, order, axis=1)
+        d = np.take_along_axis(d, order, axis=1)
+        nn[d == np.inf] = -1
+        out[pos] = nn
+        scores[pos] = -d
+
+    workers = _threads(n_jobs) if sparse else 1
+    if workers > 1 and len(blocks) > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            for _ in track(pool.map(search, blocks), "nearest neighbours", total=len(blocks), min_seconds=1.0):
+                pass
+    else:
+        for pos in track(blocks, "nearest neighbours", min_seconds=1.0):
+            search(pos)
+    if not sparse:
+        out[~has[queries]] = -1
+        scores[~has[queries]] = -np.inf
     return (out, scores) if return_scores else out
+
+
+def _threads(n_jobs) -> int:
+    if n_jobs is None:
+        return 1
+    cores = os.cpu_count() or 1
+    return max(1, cores + 1 + n_jobs if n_jobs < 0 else min(n_jobs, cores))
+
+
+def _has_features(X):
+    """Whether each row has a nonzero entry (stored zeros do not count)."""
+    if sp.issparse(X):
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        return np.bincount(rows[X.data != 0], minlength=X.shape[0]) > 0
+    return (np.asarray(X) != 0).any(axis=1)
 
 
 def _row_norms(X):
