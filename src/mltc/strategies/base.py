@@ -7,6 +7,7 @@ subclasses write only that.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -15,6 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
+
+try:  # scipy's own sparse product kernels, called with reused buffers (see _product_into)
+    from scipy.sparse import _sparsetools
+except ImportError:  # pragma: no cover - another scipy layout: the public product is used
+    _sparsetools = None
 from sklearn.utils import check_random_state
 
 from mltc.progress import track
@@ -148,16 +154,18 @@ def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None, r
     blocks = [todo[s:s + chunk_size] for s in range(0, todo.size, chunk_size)]
     local = threading.local()
 
+    direct = sparse and _direct_product_ok(X, XT)
+
     def search(pos):
         qi = queries[pos]
-        P = X[qi] @ XT
         buf = getattr(local, "buf", None)
-        if buf is None or buf.shape[0] < pos.size:
+        if buf is None:
             buf = local.buf = np.empty((chunk_size, m))
         D = buf[:pos.size]
-        if sparse and P.dtype == np.float64:
-            P.toarray(out=D)
+        if direct:
+            _product_into(X[qi], XT, D, local, chunk_size)
         else:
+            P = X[qi] @ XT
             D[...] = P.toarray() if sparse else P
         # D = ||b||^2 - 2ab (or -ab): ascending D is descending score, the same numbers as
         # -(2ab - ||b||^2) bit for bit, so argpartition makes the same choices
@@ -193,6 +201,46 @@ def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None, r
         out[~has[queries]] = -1
         scores[~has[queries]] = -np.inf
     return (out, scores) if return_scores else out
+
+
+def _direct_product_ok(X, XT) -> bool:
+    """Whether :func:`_product_into` can run: float64 data, one index dtype, scipy's kernels where expected."""
+    return (X.dtype == np.float64 and XT.dtype == np.float64
+            and X.indices.dtype == X.indptr.dtype == XT.indices.dtype == XT.indptr.dtype and _kernels_work())
+
+
+@functools.lru_cache(maxsize=1)
+def _kernels_work() -> bool:
+    """scipy's private kernels give the public product on a small case (else the public product is used)."""
+    if _sparsetools is None:
+        return False
+    try:
+        A = sp.random(5, 7, density=0.5, random_state=0, format="csr")
+        BT = sp.random(9, 7, density=0.5, random_state=1, format="csr").T.tocsr()
+        D = np.empty((5, 9))
+        _product_into(A, BT, D, threading.local(), 5)
+        return bool(np.array_equal(D, (A @ BT).toarray()))
+    except Exception:  # noqa: BLE001 -- another scipy: fall back, never fail the search
+        return False
+
+
+def _product_into(Q, XT, D, local, chunk_size):
+    """``D[...] = (Q @ XT).toarray()`` with the same kernel and numbers, into reused buffers.
+
+    ``Q @ XT`` first counts the nonzeros of the product (a full extra pass) and allocates
+    them; a block's product has at most ``D.size`` nonzeros, so buffers of that size
+    are allocated once per thread and the counting pass is skipped (~30 % of the search).
+    """
+    n, m = D.shape
+    idx = Q.indices.dtype
+    bufs = getattr(local, "product", None)
+    if bufs is None or bufs[1].dtype != idx:
+        bufs = local.product = (np.empty(chunk_size + 1, dtype=idx), np.empty(chunk_size * m, dtype=idx),
+                                np.empty(chunk_size * m))
+    Cp, Cj, Cx = bufs
+    _sparsetools.csr_matmat(n, m, Q.indptr, Q.indices, Q.data, XT.indptr, XT.indices, XT.data, Cp, Cj, Cx)
+    D.fill(0.0)
+    _sparsetools.csr_todense(n, m, Cp, Cj, Cx, D)
 
 
 def _threads(n_jobs) -> int:
