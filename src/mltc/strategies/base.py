@@ -156,14 +156,20 @@ def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None, r
 
     direct = sparse and _direct_product_ok(X, XT)
 
+    # rows of scores are cut into segments: the k smallest segment minima bound a row's k-th
+    # smallest value, so only a few segments need a closer look (see _smallest)
+    seg = min(64, m // (4 * k)) if k < m - 1 else 0
+    width = -(-m // seg) * seg if seg >= 2 else m
+
     def search(pos):
         qi = queries[pos]
         buf = getattr(local, "buf", None)
         if buf is None:
-            buf = local.buf = np.empty((chunk_size, m))
-        D = buf[:pos.size]
+            buf = local.buf = np.empty((chunk_size, width))
+        Dp = buf[:pos.size]
+        D = Dp[:, :m]
         if direct:
-            _product_into(X[qi], XT, D, local, chunk_size)
+            _product_into(X[qi], XT, Dp, local, chunk_size)
         else:
             P = X[qi] @ XT
             D[...] = P.toarray() if sparse else P
@@ -176,15 +182,15 @@ def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None, r
             np.negative(D, out=D)
         D[np.arange(pos.size), qi] = np.inf
         D[:, none] = np.inf
-        if k < m - 1:
-            part = np.argpartition(D, k - 1, axis=1)[:, :k]
+        Dp[:, m:] = np.inf
+        if seg >= 2:
+            nn, d = _smallest(Dp, m, k, seg)
         else:
-            part = np.argsort(D, axis=1, kind="stable")[:, :k]
-        # order by score, then index, so the result does not depend on argpartition internals
-        d = np.take_along_axis(D, part, axis=1)
-        order = np.lexsort((part, d), axis=1)
-        nn = np.take_along_axis(part, order, axis=1)
-        d = np.take_along_axis(d, order, axis=1)
+            if k < m - 1:
+                part = np.argpartition(D, k - 1, axis=1)[:, :k]
+            else:
+                part = np.argsort(D, axis=1, kind="stable")[:, :k]
+            nn, d = _ordered(D, part)
         nn[d == np.inf] = -1
         out[pos] = nn
         scores[pos] = -d
@@ -201,6 +207,51 @@ def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None, r
         out[~has[queries]] = -1
         scores[~has[queries]] = -np.inf
     return (out, scores) if return_scores else out
+
+
+def _ordered(D, part):
+    """Columns ``part`` of each row of D and their values, by value, then column (not argpartition's order)."""
+    d = np.take_along_axis(D, part, axis=1)
+    order = np.lexsort((part, d), axis=1)
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(d, order, axis=1)
+
+
+def _smallest(Dp, m, k, seg):
+    """``_ordered(D, argpartition(D, k - 1)[:, :k])`` for ``D = Dp[:, :m]``, mostly without a full partition.
+
+    The k-th smallest minimum of the row's segments of ``seg`` columns (``Dp`` is padded with
+    +inf to whole segments; a segment takes every ``n_seg``-th column, so that the minima are
+    one vectorised pass) is at least the row's k-th smallest value, and every value up to it
+    lies in a segment whose minimum is up to it: those few segments hold the k smallest values.
+    Where they are unique (the k-th value is below the next), they are argpartition's
+    choice; rows with a tie at the k-th place (or NaN, or fewer than k finite values) are
+    partitioned in full, so ties are resolved as before.
+    """
+    n = Dp.shape[0]
+    n_seg = Dp.shape[1] // seg
+    # segment j holds columns j, j + n_seg, j + 2 n_seg, ...: a minimum over rows of a (seg, n_seg) view
+    mins = Dp.reshape(n, seg, n_seg).min(axis=1)
+    bound = np.partition(mins, k - 1, axis=1)[:, k - 1]
+    rows, segs = np.nonzero(mins <= bound[:, None])
+    r = np.repeat(rows, seg)
+    cols = (segs[:, None] + n_seg * np.arange(seg)).ravel()
+    vals = Dp[r, cols]
+    keep = vals <= bound[r]
+    r, cols, vals = r[keep], cols[keep], vals[keep]
+    order = np.lexsort((cols, vals, r))
+    r, cols, vals = r[order], cols[order], vals[order]
+    first = np.searchsorted(r, np.arange(n))
+    count = np.diff(np.r_[first, r.size])
+    full = count < k  # only NaN rows (every row has k values up to its bound)
+    at = first[:, None] + np.arange(k)
+    at = np.minimum(at, max(r.size - 1, 0))
+    nn, d = cols[at], vals[at]
+    nxt = vals[np.minimum(first + k, max(r.size - 1, 0))]
+    full |= ((count > k) & (nxt == d[:, -1])) | ~np.isfinite(d[:, -1]) | np.isnan(mins).any(axis=1)
+    if full.any():
+        D = Dp[full, :m]
+        nn[full], d[full] = _ordered(D, np.argpartition(D, k - 1, axis=1)[:, :k])
+    return nn, d
 
 
 def _direct_product_ok(X, XT) -> bool:
@@ -225,7 +276,7 @@ def _kernels_work() -> bool:
 
 
 def _product_into(Q, XT, D, local, chunk_size):
-    """``D[...] = (Q @ XT).toarray()`` with the same kernel and numbers, into reused buffers.
+    """``D[:, :XT.shape[1]] = (Q @ XT).toarray()`` (zeros after) with the same kernel and numbers, in reused buffers.
 
     ``Q @ XT`` first counts the nonzeros of the product (a full extra pass) and allocates
     them; a block's product has at most ``D.size`` nonzeros, so buffers of that size
@@ -234,7 +285,7 @@ def _product_into(Q, XT, D, local, chunk_size):
     n, m = D.shape
     idx = Q.indices.dtype
     bufs = getattr(local, "product", None)
-    if bufs is None or bufs[1].dtype != idx:
+    if bufs is None or bufs[1].dtype != idx or bufs[1].size < chunk_size * m:
         bufs = local.product = (np.empty(chunk_size + 1, dtype=idx), np.empty(chunk_size * m, dtype=idx),
                                 np.empty(chunk_size * m))
     Cp, Cj, Cx = bufs
