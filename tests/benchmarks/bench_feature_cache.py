@@ -125,7 +125,8 @@ def main(argv=None) -> int:
             print("  differs:" if row[0] != "baseline" else "  baseline differs (not checked):", *row)
         diff = checked
         shown = ["uncached"] + (["baseline"] if "baseline" in got else [])
-        print("\n| strategy | sweep | micro-F1 | macro-F1 | tail macro-F1 | validation macro-F1 |\n|---|---|---|---|---|---|")
+        print("\n| strategy | sweep | micro-F1 | macro-F1 | tail macro-F1 | validation macro-F1 |\n"
+              "|---|---|---|---|---|---|")
         for s in args.strategies.split(","):
             for name in shown:
                 m = got[name][s]
