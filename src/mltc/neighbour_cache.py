@@ -40,13 +40,13 @@ __all__ = ["NeighbourCache", "neighbours"]
 _SUFFIX = ".npz"
 
 
-def neighbours(cache, X, *, k, metric="euclidean", queries=None):
-    """:func:`bag_neighbours` through ``cache`` (None: computed directly)."""
+def neighbours(cache, X, *, k, metric="euclidean", queries=None, n_jobs=None):
+    """:func:`bag_neighbours` through ``cache`` (None: computed directly); ``n_jobs`` threads search."""
     from mltc.strategies.base import bag_neighbours  # here: the samplers import this module
 
     if cache is None:
-        return bag_neighbours(X, k=k, metric=metric, queries=queries)
-    return cache.neighbours(X, k=k, metric=metric, queries=queries)
+        return bag_neighbours(X, k=k, metric=metric, queries=queries, n_jobs=n_jobs)
+    return cache.neighbours(X, k=k, metric=metric, queries=queries, n_jobs=n_jobs)
 
 
 def matrix_key(X, metric) -> str:
@@ -96,15 +96,18 @@ class NeighbourCache:
         self.max_bytes = max_bytes
         self.hits = self.partial = self.misses = 0
 
-    def neighbours(self, X, *, k, metric="euclidean", queries=None):
-        """Exactly :func:`bag_neighbours` ``(X, k=k, metric=metric, queries=queries)``, reusing stored tables."""
+    def neighbours(self, X, *, k, metric="euclidean", queries=None, n_jobs=None):
+        """Exactly :func:`bag_neighbours` ``(X, k=k, metric=metric, queries=queries)``, reusing stored tables.
+
+        ``n_jobs`` only sets the threads of a search (the result does not depend on it).
+        """
         from mltc.strategies.base import bag_neighbours
 
         m = X.shape[0]
         rows = np.arange(m) if queries is None else np.asarray(queries, dtype=np.intp)
         k_eff = min(k, m - 1)
         if k_eff <= 0 or rows.size == 0:
-            return bag_neighbours(X, k=k, metric=metric, queries=queries)
+            return bag_neighbours(X, k=k, metric=metric, queries=queries, n_jobs=n_jobs)
         base = matrix_key(X, metric)
         qkey = hashlib.sha256(np.ascontiguousarray(rows, dtype=np.int64).data).hexdigest()[:16]
         name = f"{base}-k{k_eff}-{qkey}"
@@ -143,7 +146,8 @@ class NeighbourCache:
             self.misses += 1
         else:
             self.partial += 1
-        out[todo], out_sc[todo] = bag_neighbours(X, k=k, metric=metric, queries=rows[todo], return_scores=True)
+        out[todo], out_sc[todo] = bag_neighbours(X, k=k, metric=metric, queries=rows[todo], return_scores=True,
+                                               n_jobs=n_jobs)
         # stored under this request's name too: the same request next time is one read
         self._store(name, out, out_sc, rows)
         return out
