@@ -1,0 +1,131 @@
+"""Reuters (Huang protocol): how many boosting rounds reuters_huang_stacked's booster members need, by CV on training.
+
+The stack's LightGBM and XGBoost members (per-label boosters, up to 300 trees at learning rate 0.1, early stopping
+after 30 rounds without a better held-out average precision) are fitted on the stack's own 5 multi-label
+stratified folds of the 6,770 training documents (seed 42, the same folds ScoreStack uses). A booster capped at
+``k`` trees keeps exactly the first ``k`` trees of the uncapped one and early stopping picks the best round among
+them, so every cap is scored from the one fit: each label's best round within its first ``k`` rounds (from the
+booster's own held-out history), out-of-fold scores at that round. Printed per cap: the out-of-fold average
+precision per label (mean over labels with a positive) and pooled over all (document, label) pairs, the
+out-of-fold log-loss, and the trees grown. Test documents are never read.
+
+Run (about 10 min of one core)::
+
+    MLTC_DATA_DIR=../shared/data python tests/benchmarks/bench_stack_rounds.py [--caps 50,100,150,200,300]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from sklearn.base import clone
+from sklearn.metrics import average_precision_score
+
+from mltc.app import CONF_DIR
+from mltc.data.reuters import load_reuters21578
+from mltc.model_selection import oof_folds
+from mltc.models.stack import _seeded
+
+SEED = 42
+
+
+def best_within(history, k):
+    """0-based index of the first best round among the first ``k`` (what early stopping keeps at cap ``k``)."""
+    h = np.asarray(history[:k])
+    return int(np.argmax(h))
+
+
+def margins_at(model, X, k):
+    """(n, L) margins of a fitted BoostedBinaryRelevance whose boosters are capped at ``k`` trees."""
+    out = np.empty((X.shape[0], model.n_labels_))
+    for j, (est, init) in enumerate(zip(model.estimators_, model.init_margins_)):
+        Xj = model._columns(X, j)
+        if not hasattr(est, "get_params"):  # a label constant in training
+            out[:, j] = est.decision_function(Xj) * 30.0
+        elif model.backend_ == "xgboost":
+            res = est.evals_result()
+            it = best_within(res["validation_0"]["aucpr"], k) + 1 if res else k
+            out[:, j] = est.predict(Xj, output_margin=True, base_margin=np.full(Xj.shape[0], init),
+                                    iteration_range=(0, it))
+        else:
+            res = est.evals_result_
+            it = best_within(res["valid_0"]["average_precision"], k) + 1 if res else k
+            out[:, j] = est.predict(Xj, raw_score=True, num_iteration=it) + init
+    return out
+
+
+def trees_at(model, k):
+    """Trees a booster capped at ``k`` grows per label (best round + patience, at most ``k``)."""
+    n = []
+    for est in model.estimators_:
+        if not hasattr(est, "get_params"):
+            n.append(0)
+            continue
+        res = est.evals_result() if model.backend_ == "xgboost" else est.evals_result_
+        if not res:
+            n.append(k)
+            continue
+        hist = next(iter(next(iter(res.values())).values()))
+        best, grown = None, 0
+        # replay early stopping (patience 30) on the first k rounds
+        for r in range(min(k, len(hist))):
+            grown = r + 1
+            if best is None or hist[r] > hist[best]:
+                best = r
+            elif r - best >= model.early_stopping_rounds:
+                break
+        n.append(grown)
+    return np.array(n)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--caps", default="50,100,150,200,300")
+    ap.add_argument("--members", default="2,3", help="indices of the overlay's members to check")
+    args = ap.parse_args(argv)
+    caps = [int(c) for c in args.caps.split(",")]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["tracking=none", "experiment=reuters_huang_stacked"])
+    ds = load_reuters21578(os.path.join(os.environ.get("MLTC_DATA_DIR", "../shared/data"), "reuters21578"),
+                           download=False)
+    tr = instantiate(cfg.split, _convert_="all").split(ds)["train"]
+    Y = ds.Y[tr]
+    union = instantiate(cfg.features, _convert_="all")
+    word = union.vectorizers[union.names.index("word")]
+    X = word.fit_transform([ds.texts[i] for i in tr]).tocsr()
+    model = instantiate(cfg.model, _convert_="all")
+    folds = oof_folds(Y, n_splits=model.cv, random_state=SEED)
+    for i in (int(m) for m in args.members.split(",")):
+        assert model.columns[i] == "word", model.columns[i]
+        est = _seeded(model.estimators[i], SEED)
+        name = type(est.estimator).__name__
+        oof = {k: np.empty(Y.shape) for k in caps}
+        grown = {k: 0 for k in caps}
+        t, cpu = time.perf_counter(), time.process_time()
+        for train, test in folds:
+            fitted = clone(est).fit(X[train], Y[train])
+            for k in caps:
+                oof[k][test] = margins_at(fitted, X[test], k)
+                grown[k] += int(trees_at(fitted, k).sum())
+        print(f"\n{name}: 5 folds {time.perf_counter() - t:.0f} s, cpu {time.process_time() - cpu:.0f} s, "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
+        print("| cap | trees grown (5 folds) | OOF AP, mean over labels | OOF AP, pooled | OOF log-loss |\n"
+              "|---|---|---|---|---|")
+        has = Y.sum(axis=0) > 0
+        for k in caps:
+            S = oof[k]
+            ap_l = np.mean([average_precision_score(Y[:, j], S[:, j]) for j in np.flatnonzero(has)])
+            ap_p = average_precision_score(Y.ravel(), S.ravel())
+            p = np.clip(1 / (1 + np.exp(-S)), 1e-12, 1 - 1e-12)
+            ll = -np.mean(Y * np.log(p) + (1 - Y) * np.log1p(-p))
+            print(f"| {k} | {grown[k]} | {ap_l:.4f} | {ap_p:.4f} | {ll:.4f} |", flush=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("MLTC_DATA_DIR", "/work/shared/data")
+    main(sys.argv[1:])
