@@ -34,6 +34,18 @@ from mltc.models.stack import _seeded
 SEED = 42
 
 
+def _history(est, backend):
+    """The booster's held-out metric per round, or None where it trained without a held-out slice."""
+    if backend == "xgboost":
+        try:
+            res = est.evals_result()
+        except Exception:  # xgboost raises when no eval_set was given (too few positives to hold out)
+            return None
+    else:
+        res = est.evals_result_
+    return next(iter(next(iter(res.values())).values())) if res else None
+
+
 def best_within(history, k):
     """0-based index of the first best round among the first ``k`` (what early stopping keeps at cap ``k``)."""
     h = np.asarray(history[:k])
@@ -48,13 +60,13 @@ def margins_at(model, X, k):
         if not hasattr(est, "get_params"):  # a label constant in training
             out[:, j] = est.decision_function(Xj) * 30.0
         elif model.backend_ == "xgboost":
-            res = est.evals_result()
-            it = best_within(res["validation_0"]["aucpr"], k) + 1 if res else k
+            hist = _history(est, "xgboost")
+            it = best_within(hist, k) + 1 if hist is not None else k
             out[:, j] = est.predict(Xj, output_margin=True, base_margin=np.full(Xj.shape[0], init),
                                     iteration_range=(0, it))
         else:
-            res = est.evals_result_
-            it = best_within(res["valid_0"]["average_precision"], k) + 1 if res else k
+            hist = _history(est, "lightgbm")
+            it = best_within(hist, k) + 1 if hist is not None else k
             out[:, j] = est.predict(Xj, raw_score=True, num_iteration=it) + init
     return out
 
@@ -66,11 +78,10 @@ def trees_at(model, k):
         if not hasattr(est, "get_params"):
             n.append(0)
             continue
-        res = est.evals_result() if model.backend_ == "xgboost" else est.evals_result_
-        if not res:
+        hist = _history(est, model.backend_)
+        if hist is None:
             n.append(k)
             continue
-        hist = next(iter(next(iter(res.values())).values()))
         best, grown = None, 0
         # replay early stopping (patience 30) on the first k rounds
         for r in range(min(k, len(hist))):
@@ -87,6 +98,7 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--caps", default="50,100,150,200,300")
     ap.add_argument("--members", default="2,3", help="indices of the overlay's members to check")
+    ap.add_argument("--folds", type=int, default=5, help="stop after this many folds")
     args = ap.parse_args(argv)
     caps = [int(c) for c in args.caps.split(",")]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
@@ -100,31 +112,36 @@ def main(argv):
     X = word.fit_transform([ds.texts[i] for i in tr]).tocsr()
     model = instantiate(cfg.model, _convert_="all")
     folds = oof_folds(Y, n_splits=model.cv, random_state=SEED)
-    for i in (int(m) for m in args.members.split(",")):
+    which = [int(m) for m in args.members.split(",")]
+    est, oof, grown, seen = {}, {}, {}, []
+    for i in which:
         assert model.columns[i] == "word", model.columns[i]
-        est = _seeded(model.estimators[i], SEED)
-        name = type(est.estimator).__name__
-        oof = {k: np.empty(Y.shape) for k in caps}
-        grown = {k: 0 for k in caps}
-        t, cpu = time.perf_counter(), time.process_time()
-        for train, test in folds:
-            fitted = clone(est).fit(X[train], Y[train])
+        est[i] = _seeded(model.estimators[i], SEED)
+        oof[i] = {k: np.empty(Y.shape) for k in caps}
+        grown[i] = {k: 0 for k in caps}
+    # fold by fold, every member, so that a table over the folds done so far is printed after each fold
+    for f, (train, test) in enumerate(folds[:args.folds]):
+        seen.append(test)
+        for i in which:
+            t, cpu = time.perf_counter(), time.process_time()
+            fitted = clone(est[i]).fit(X[train], Y[train])
             for k in caps:
-                oof[k][test] = margins_at(fitted, X[test], k)
-                grown[k] += int(trees_at(fitted, k).sum())
-        print(f"\n{name}: 5 folds {time.perf_counter() - t:.0f} s, cpu {time.process_time() - cpu:.0f} s, "
-              f"load {os.getloadavg()[0]:.1f}", flush=True)
-        print("| cap | trees grown (5 folds) | OOF AP, mean over labels | OOF AP, pooled | OOF log-loss |\n"
-              "|---|---|---|---|---|")
-        has = Y.sum(axis=0) > 0
-        for k in caps:
-            S = oof[k]
-            ap_l = np.mean([average_precision_score(Y[:, j], S[:, j]) for j in np.flatnonzero(has)])
-            ap_p = average_precision_score(Y.ravel(), S.ravel())
-            p = np.clip(1 / (1 + np.exp(-S)), 1e-12, 1 - 1e-12)
-            ll = -np.mean(Y * np.log(p) + (1 - Y) * np.log1p(-p))
-            print(f"| {k} | {grown[k]} | {ap_l:.4f} | {ap_p:.4f} | {ll:.4f} |", flush=True)
-
+                oof[i][k][test] = margins_at(fitted, X[test], k)
+                grown[i][k] += int(trees_at(fitted, k).sum())
+            rows = np.concatenate(seen)
+            print(f"\n{type(est[i].estimator).__name__}, fold {f + 1}: fit {time.perf_counter() - t:.0f} s, cpu "
+                  f"{time.process_time() - cpu:.0f} s, load {os.getloadavg()[0]:.1f}; out-of-fold rows of folds "
+                  f"1-{f + 1} ({rows.size} documents)", flush=True)
+            print("| cap | trees grown | OOF AP, mean over labels | OOF AP, pooled | OOF log-loss |\n"
+                  "|---|---|---|---|---|")
+            Yf = Y[rows]
+            for k in caps:
+                S = oof[i][k][rows]
+                ap_l = np.mean([average_precision_score(Yf[:, j], S[:, j]) for j in np.flatnonzero(Yf.sum(0) > 0)])
+                ap_p = average_precision_score(Yf.ravel(), S.ravel())
+                p = np.clip(1 / (1 + np.exp(-S)), 1e-12, 1 - 1e-12)
+                ll = -np.mean(Yf * np.log(p) + (1 - Yf) * np.log1p(-p))
+                print(f"| {k} | {grown[i][k]} | {ap_l:.4f} | {ap_p:.4f} | {ll:.4f} |", flush=True)
 
 if __name__ == "__main__":
     os.environ.setdefault("MLTC_DATA_DIR", "/work/shared/data")
