@@ -318,11 +318,15 @@ class ScoreStack(ScoreAverage):
         member parameter named ``random_state`` left at None (liblinear shuffles with numpy's
         global generator otherwise, which differs between the processes that fit the folds).
     n_jobs : int, optional
-        Folds, then the final refits of the members, fitted in parallel; None is one at a time.
+        Processes for one pool of tasks: every (member, fold) fit and every member's final
+        refit (``len(estimators) * (cv + 1)`` tasks, in member order); the meta-learner is
+        fitted in the calling process while the refits run. None is one task at a time. The
+        numbers do not depend on it (members are seeded; results are collected in task order).
     memory : str, Path or joblib.Memory, optional
-        Where the members' out-of-fold scores are kept and reused (keyed by the member, its
-        column block of ``X``, ``Y``, the folds and the sample weights), so a second fit on the
-        same data, e.g. with another meta-learner, only refits the members on all of ``X``.
+        Where the members' out-of-fold scores are kept and reused, one entry per (member, fold)
+        (keyed by the member, its column block of ``X``, ``Y``, the fold's rows and the sample
+        weights), so a second fit on the same data, e.g. with another meta-learner or one member
+        changed, fits only what changed plus the final refits.
         ``mltc run`` sets it to ``<runs>/cache/oof`` unless ``cache.oof=false``.
 
     Attributes
