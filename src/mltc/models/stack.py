@@ -276,7 +276,7 @@ def _fold_scores(est, X, Y, train, test, sample_weight=None, versions=None):
 
 
 def _task(est, X, Y, train, test, sample_weight, memory, versions):
-    """One unit of :meth:`ScoreStack.fit`'s pool: a fold's out-of-fold scores, or (``test`` None) a refit on all rows."""
+    """A task of :meth:`ScoreStack.fit`'s pool: one fold's out-of-fold scores, or (``test`` None) a refit."""
     if test is None:
         return _fit_member(est, X, Y, sample_weight)
     fold = _fold_scores if memory is None else memory.cache(_fold_scores)
