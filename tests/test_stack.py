@@ -211,3 +211,17 @@ def test_stack_pool_gives_the_same_numbers_in_one_or_two_processes():
     oof = np.stack([oof_scores(_seeded(m, 7), X[:, sl], Y, n_splits=3, random_state=7, score_fn=_logit_scores)
                     for m, sl in zip(members, (slice(0, 20), slice(0, 20), slice(20, None)))], axis=-1)
     np.testing.assert_array_equal(one.center_, oof.reshape(-1, 3).mean(axis=0))
+
+
+def test_oof_folds_partition_the_rows_and_follow_the_seed(data):
+    from mltc.model_selection import oof_folds
+
+    _, Y = data
+    folds = oof_folds(Y, n_splits=4, random_state=9)
+    held = np.sort(np.concatenate([te for _, te in folds]))
+    np.testing.assert_array_equal(held, np.arange(len(Y)))  # every row held out exactly once
+    for tr, te in folds:
+        assert np.intersect1d(tr, te).size == 0 and tr.size + te.size == len(Y)
+    again = oof_folds(Y, n_splits=4, random_state=9)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again))
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(folds, oof_folds(Y, n_splits=4, random_state=10)))
