@@ -162,6 +162,16 @@ def test_config_switch_and_app_path_give_the_same_numbers(tmp_path):
     assert second.sizes["n_features"] == first.sizes["n_features"]
 
 
+class _CountingLR(LogisticRegression):
+    """Logistic regression that counts its fits (the stack's member fits are counted in the test process)."""
+
+    fits = []
+
+    def fit(self, X, y, sample_weight=None):
+        _CountingLR.fits.append(1)
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
 def test_stack_reuses_out_of_fold_member_scores_from_memory(tmp_path):
     from joblib import Memory
 
@@ -170,25 +180,24 @@ def test_stack_reuses_out_of_fold_member_scores_from_memory(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(240, 6))
     Y = np.column_stack([X[:, 0] > 0.3, X[:, 1] + X[:, 4] > 0.8, X[:, 2] < -0.5]).astype(np.int8)
-    members = [BinaryRelevance(LogisticRegression(C=1.0)), BinaryRelevance(LogisticRegression(C=0.1))]
+    members = [BinaryRelevance(_CountingLR(C=1.0)), BinaryRelevance(_CountingLR(C=0.1))]
     kw = dict(columns=[[0, 3], [3, None]], meta=LogisticRegression(), cv=3, random_state=1)
     plain = ScoreStack(members, **kw).fit(X, Y)
     memory = Memory(tmp_path, verbose=0)
-    first = ScoreStack(members, memory=memory, **kw).fit(X, Y)
-    calls = []
-    import mltc.model_selection as thr
-    real = thr.oof_scores
 
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-    thr.oof_scores = counting
-    try:
-        second = ScoreStack(members, memory=memory, **kw).fit(X, Y)       # same data: both members reused
-        ScoreStack(members, memory=memory, **{**kw, "cv": 4}).fit(X, Y)   # other folds: both recomputed
-        ScoreStack(members, memory=memory, **kw).fit(X, 1 - Y)            # other labels: recomputed
-    finally:
-        thr.oof_scores = real
-    assert len(calls) == 4
+    def fits(members=members, Y=Y, **change):
+        # one fit per label: (members x folds + members' refits) x 3 labels when nothing is cached
+        _CountingLR.fits.clear()
+        model = ScoreStack(members, memory=memory, **{**kw, **change}).fit(X, Y)
+        return model, len(_CountingLR.fits)
+
+    first, n = fits()
+    assert n == (2 * 3 + 2) * 3
+    second, n = fits()
+    assert n == 2 * 3                                   # same data: out-of-fold scores reused, only the refits
+    assert fits(cv=4)[1] == (2 * 4 + 2) * 3             # other folds: recomputed
+    assert fits(Y=1 - Y)[1] == (2 * 3 + 2) * 3          # other labels: recomputed
+    other = [members[0], BinaryRelevance(_CountingLR(C=0.5))]
+    assert fits(members=other)[1] == (3 + 2) * 3        # another second member: only its folds are fitted
     for m in (first, second):
         np.testing.assert_array_equal(m.decision_function(X), plain.decision_function(X))

@@ -12,7 +12,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.estimator_checks import check_get_params_invariance, check_no_attributes_set_in_init
 
 from mltc.models import BinaryRelevance
-from mltc.models.stack import ScoreAverage, ScoreStack, _logit_scores, stack_features
+from mltc.models.stack import ScoreAverage, ScoreStack, _logit_scores, _seeded, stack_features
 from mltc.model_selection import oof_scores
 
 
@@ -184,3 +184,44 @@ def test_stack_with_one_label(data):
     S = m.decision_function(X)
     assert S.shape == (len(X), 1) and np.isfinite(S).all()
     assert roc_auc_score(Y[:, 0], S[:, 0]) > 0.9
+
+
+def test_stack_pool_gives_the_same_numbers_in_one_or_two_processes():
+    # the Reuters stack's kinds of members (liblinear SVM, per-label LightGBM with early stopping, logistic
+    # regression) on sparse blocks: the pool of (member, fold) tasks and refits must not change a number
+    from lightgbm import LGBMClassifier
+
+    from mltc.models.boosting import BoostedBinaryRelevance
+
+    rng = np.random.default_rng(3)
+    X = sp.random(240, 40, density=0.2, format="csr", random_state=4)
+    Y = np.column_stack([X[:, :5].sum(axis=1).A1 > 0.4, X[:, 5:10].sum(axis=1).A1 > 0.5,
+                         rng.random(240) < 0.1]).astype(np.int8)
+    members = [BinaryRelevance(LinearSVC(C=0.5)),
+               BoostedBinaryRelevance(LGBMClassifier(n_estimators=15, num_leaves=4, min_child_samples=5, verbose=-1,
+                                                     n_jobs=1), early_stopping_rounds=3, random_state=0),
+               _lr(0.3)]
+    kw = {"columns": [[0, 20], [0, 20], [20, None]], "weights": [2, 1, 1], "cv": 3, "random_state": 7,
+          "meta": LogisticRegression()}
+    one = ScoreStack(members, **kw).fit(X, Y)
+    two = ScoreStack(members, n_jobs=2, **kw).fit(X, Y)
+    np.testing.assert_array_equal(one.meta_.coef_, two.meta_.coef_)
+    np.testing.assert_array_equal(one.decision_function(X), two.decision_function(X))
+    # the out-of-fold rows the meta-learner saw are oof_scores' (same folds, same fits)
+    oof = np.stack([oof_scores(_seeded(m, 7), X[:, sl], Y, n_splits=3, random_state=7, score_fn=_logit_scores)
+                    for m, sl in zip(members, (slice(0, 20), slice(0, 20), slice(20, None)))], axis=-1)
+    np.testing.assert_array_equal(one.center_, oof.reshape(-1, 3).mean(axis=0))
+
+
+def test_oof_folds_partition_the_rows_and_follow_the_seed(data):
+    from mltc.model_selection import oof_folds
+
+    _, Y = data
+    folds = oof_folds(Y, n_splits=4, random_state=9)
+    held = np.sort(np.concatenate([te for _, te in folds]))
+    np.testing.assert_array_equal(held, np.arange(len(Y)))  # every row held out exactly once
+    for tr, te in folds:
+        assert np.intersect1d(tr, te).size == 0 and tr.size + te.size == len(Y)
+    again = oof_folds(Y, n_splits=4, random_state=9)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again))
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(folds, oof_folds(Y, n_splits=4, random_state=10)))

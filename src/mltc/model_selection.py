@@ -15,7 +15,7 @@ from sklearn.utils.validation import _num_samples
 
 from mltc.progress import track
 
-__all__ = ["oof_scores"]
+__all__ = ["oof_folds", "oof_scores"]
 
 
 def oof_scores(model, X, Y, *, n_splits=5, random_state=None, fit_params=None, score_fn, n_jobs=None):
@@ -47,8 +47,6 @@ def oof_scores(model, X, Y, *, n_splits=5, random_state=None, fit_params=None, s
     -------
     scores : ndarray of shape (n_samples, n_labels)
     """
-    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
-
     Y = np.asarray(Y)
     n = _num_samples(X)
     if Y.ndim != 2 or Y.shape[0] != n:
@@ -57,14 +55,6 @@ def oof_scores(model, X, Y, *, n_splits=5, random_state=None, fit_params=None, s
         raise ValueError(f"n_splits must be an integer between 2 and the number of documents ({n}); "
                          f"got {n_splits!r}.")
     fit_params = dict(fit_params or {})
-    rng = check_random_state(random_state)
-    if Y.shape[1] == 1:
-        # iterative stratification needs two labels or more; one label is ordinary stratification
-        from sklearn.model_selection import StratifiedKFold
-
-        cv, target = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=rng), Y[:, 0]
-    else:
-        cv, target = MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=rng), Y
     out = np.full(Y.shape, np.nan)
     kinds = set()
 
@@ -73,7 +63,7 @@ def oof_scores(model, X, Y, *, n_splits=5, random_state=None, fit_params=None, s
         fitted = clone(model).fit(_safe_indexing(X, train_idx), Y[train_idx], **params)
         return score_fn(fitted, _safe_indexing(X, test_idx))
 
-    folds = list(cv.split(np.zeros((n, 1)), target))
+    folds = oof_folds(Y, n_splits=n_splits, random_state=random_state)
     results = Parallel(n_jobs=n_jobs)(delayed(fold)(tr, te) for tr, te in track(folds, "out-of-fold folds"))
     for (_, test_idx), (s, kind) in zip(folds, results):
         s = np.asarray(s, dtype=np.float64)
@@ -85,6 +75,35 @@ def oof_scores(model, X, Y, *, n_splits=5, random_state=None, fit_params=None, s
     if len(kinds) > 1:
         raise ValueError(f"The folds gave different score kinds {sorted(kinds)}; the model must score consistently.")
     return out
+
+
+def oof_folds(Y, *, n_splits=5, random_state=None):
+    """The (train, test) row indices of :func:`oof_scores`' folds: multi-label stratified k-fold of ``Y``.
+
+    Parameters
+    ----------
+    Y : array-like of shape (n_samples, n_labels)
+    n_splits : int, default=5
+    random_state : int, RandomState instance or None
+        Seeds the fold assignment; the same seed gives the same folds.
+
+    Returns
+    -------
+    list of (ndarray, ndarray)
+        One (train, test) pair per fold; every row is in exactly one test part.
+    """
+    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+    Y = np.asarray(Y)
+    rng = check_random_state(random_state)
+    if Y.shape[1] == 1:
+        # iterative stratification needs two labels or more; one label is ordinary stratification
+        from sklearn.model_selection import StratifiedKFold
+
+        cv, target = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=rng), Y[:, 0]
+    else:
+        cv, target = MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=rng), Y
+    return list(cv.split(np.zeros((Y.shape[0], 1)), target))
 
 
 def _is_per_sample(v, n) -> bool:

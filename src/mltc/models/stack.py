@@ -26,13 +26,16 @@ from numbers import Integral
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
+from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from mltc.feature_cache import _versions
 from mltc.models.base import BaseMultilabelClassifier
+from mltc.model_selection import oof_folds
 from mltc.models.scores import predict_scores
+from mltc.progress import track
 
 __all__ = ["ScoreAverage", "ScoreStack", "default_meta", "stack_features"]
 
@@ -262,15 +265,22 @@ def _fit_member(est, X, Y, sample_weight):
     return est.fit(X, Y) if sample_weight is None else est.fit(X, Y, sample_weight=sample_weight)
 
 
-def _member_oof(est, X, Y, *, n_splits, seed, fit_params, n_jobs, versions=None):
-    """One member's out-of-fold log-odds (a module-level function, so joblib.Memory can key and keep it).
+def _fold_scores(est, X, Y, train, test, sample_weight=None, versions=None):
+    """A member fitted on rows ``train``, its log-odds of rows ``test``.
 
-    ``versions`` only keys the cache: scores kept by other library versions are not reused.
+    Module level, so that joblib.Memory can key and keep it; ``versions`` only keys the cache (scores kept
+    by other library versions are not reused).
     """
-    from mltc.model_selection import oof_scores
+    fitted = _fit_member(est, X[train], Y[train], None if sample_weight is None else sample_weight[train])
+    return _logit_scores(fitted, X[test])[0]
 
-    return oof_scores(est, X, Y, n_splits=n_splits, random_state=seed, fit_params=fit_params,
-                      score_fn=_logit_scores, n_jobs=n_jobs)
+
+def _task(est, X, Y, train, test, sample_weight, memory, versions):
+    """A task of :meth:`ScoreStack.fit`'s pool: one fold's out-of-fold scores, or (``test`` None) a refit."""
+    if test is None:
+        return _fit_member(est, X, Y, sample_weight)
+    fold = _fold_scores if memory is None else memory.cache(_fold_scores)
+    return fold(est, X, Y, train, test, sample_weight, versions)
 
 
 class ScoreStack(ScoreAverage):
@@ -308,11 +318,15 @@ class ScoreStack(ScoreAverage):
         member parameter named ``random_state`` left at None (liblinear shuffles with numpy's
         global generator otherwise, which differs between the processes that fit the folds).
     n_jobs : int, optional
-        Folds, then the final refits of the members, fitted in parallel; None is one at a time.
+        Processes for one pool of tasks: every (member, fold) fit and every member's final
+        refit (``len(estimators) * (cv + 1)`` tasks, in member order); the meta-learner is
+        fitted in the calling process while the refits run. None is one task at a time. The
+        numbers do not depend on it (members are seeded; results are collected in task order).
     memory : str, Path or joblib.Memory, optional
-        Where the members' out-of-fold scores are kept and reused (keyed by the member, its
-        column block of ``X``, ``Y``, the folds and the sample weights), so a second fit on the
-        same data, e.g. with another meta-learner, only refits the members on all of ``X``.
+        Where the members' out-of-fold scores are kept and reused, one entry per (member, fold)
+        (keyed by the member, its column block of ``X``, ``Y``, the fold's rows and the sample
+        weights), so a second fit on the same data, e.g. with another meta-learner or one member
+        changed, fits only what changed plus the final refits.
         ``mltc run`` sets it to ``<runs>/cache/oof`` unless ``cache.oof=false``.
 
     Attributes
@@ -369,18 +383,30 @@ class ScoreStack(ScoreAverage):
         seed = self.random_state if isinstance(self.random_state, Integral) else None
         members = [_seeded(est, seed) for est in self.estimators]
         memory = check_memory(self.memory)
-        oof = memory.cache(_member_oof, ignore=["n_jobs"])
         versions = None if memory.location is None else _versions()
-        M = np.stack([oof(est, self._block(X, sl), Y, n_splits=self.cv, seed=seed, fit_params=fit_params,
-                          n_jobs=self.n_jobs, versions=versions)
-                      for est, sl in zip(members, self.slices_)], axis=-1)
+        folds = oof_folds(Y, n_splits=self.cv, random_state=seed)
+        blocks = [self._block(X, sl) for sl in self.slices_]
+        w = fit_params.get("sample_weight")
+        # every (member, fold) fit and every final refit is one task of one pool: no process waits for the
+        # slowest fold of a member before the next member starts. Results come back in submission order and
+        # every member is seeded, so the numbers do not depend on n_jobs.
+        tasks = [(i, train, test) for i in range(len(members)) for train, test in folds]
+        tasks += [(i, None, None) for i in range(len(members))]
+        run = delayed(_task)
+        results = Parallel(n_jobs=self.n_jobs, return_as="generator", batch_size=1, pre_dispatch="all")(
+            run(members[i], blocks[i], Y, train, test, w, None if memory.location is None else memory, versions)
+            for i, train, test in tasks)
+        M = np.empty((*Y.shape, len(members)))
+        for i, _, test in track(tasks[:len(members) * len(folds)], "stack: out-of-fold member fits"):
+            M[test, :, i] = next(results)
         flat = M.reshape(-1, M.shape[-1])
         self.center_, self.spread_ = flat.mean(axis=0), flat.std(axis=0)
         self.spread_[self.spread_ == 0] = 1.0
         self.label_prior_ = np.log1p(Y.sum(axis=0).astype(np.float64))
         F = self._features(M)
+        # the meta-learner is fitted here while the pool's processes go on with the final refits
         meta = clone(self.meta) if self.meta is not None else default_meta(seed)
-        row_weight = None if sample_weight is None else np.repeat(fit_params["sample_weight"], Y.shape[1])
+        row_weight = None if w is None else np.repeat(w, Y.shape[1])
         meta.fit(F, Y.reshape(-1), **({} if row_weight is None else {"sample_weight": row_weight}))
         self.meta_ = meta
         k = len(self.estimators)
@@ -391,16 +417,8 @@ class ScoreStack(ScoreAverage):
         # reaches the run's details.json: which meta-features the combiner leant on
         self.summary_ = {"meta": type(meta).__name__, "cv": self.cv,
                          "meta_feature_importance": dict(zip(self.meta_feature_names_, map(float, imp)))}
-        if self.n_jobs in (None, 1):
-            self._fit_members(X, Y, members, sample_weight)
-        else:
-            # the final refits side by side too (members are seeded, so processes change no number)
-            from joblib import Parallel, delayed
-
-            fit = delayed(_fit_member)
-            self.estimators_ = Parallel(n_jobs=self.n_jobs)(fit(est, self._block(X, sl), Y, sample_weight)
-                                                            for est, sl in zip(members, self.slices_))
-            self.n_features_in_ = X.shape[1]
+        self.estimators_ = list(results)
+        self.n_features_in_ = X.shape[1]
         self.score_kind_ = "margin"
         return self
 
