@@ -317,6 +317,8 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         The metric named by ``metrics.objective`` (NaN for a failed job of a sweep).
     """
     from mltc.report import print_results, result_artifacts, warm_up
+    from mltc.serving.track import wants_model
+    from mltc.tracking_warm import target_modules
 
     choices = _choices() if choices is None else choices
     raise_errors = (not _is_multirun()) if raise_errors is None else raise_errors
@@ -357,6 +359,9 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         warm_up(plotting=logs_artifacts and not isinstance(tracker, TrackerProcess))
         tracker.start(experiment=experiment, run_name=run_name, tags=tags, params=params,
                       parent_run_id=sweep["run_id"] if sweep else None)
+        if wants_model(tracker, in_sweep=sweep is not None) and hasattr(tracker, "warm_up_model_logging"):
+            # MLflow's package scan and the components' imports, beside the fit instead of after it
+            tracker.warm_up_model_logging(target_modules(*(params.get(g) for g in GROUPS)))
 
     background = _Background(start)
     try:
@@ -378,7 +383,7 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
 
             files.update(writers(dataset, result))  # the same, readable: ids, label names, scores
         tracker.log_artifacts(files)
-        from mltc.serving.track import log_fitted_model, wants_model
+        from mltc.serving.track import log_fitted_model
 
         if wants_model(tracker, in_sweep=sweep is not None):  # tracking.log_model
             tracker.log_metrics(log_fitted_model(tracker, result, dataset.texts,
