@@ -22,8 +22,10 @@ Same documents, same split, same features, whole processes:
 - features: LibMultiLabel's default ``TfidfVectorizer()`` (word unigrams, raw tf, no cap); mltc gets the
   same settings through ``features.*`` overrides;
 - pairings: ``train_1vsrest`` (liblinear ``-s 1``, C=1, margin 0) against ``model=linear_svc
-  thresholds=fixed`` (LinearSVC C=1, margin 0); ``train_thresholding`` (per-label thresholds chosen by
-  3-fold cross-validation for micro + macro F1, then a refit) against ``model=linear_svc
+  thresholds=fixed`` (LinearSVC C=1, margin 0; ``1vsrest``) and against the same with liblinear's settings
+  as LibMultiLabel passes them (dual solver, tolerance 0.1, no bias: ``1vsrest_same``);
+  ``train_thresholding`` (per-label thresholds chosen by 3-fold cross-validation for micro + macro F1,
+  then a refit; one line of it fixed, see the peer script) against ``model=linear_svc
   thresholds=per_label_cv thresholds.n_splits=3`` (per-label F1 thresholds on out-of-fold scores of a
   3-fold multi-label stratified split, then a refit);
 - mltc runs as a user runs it: MLflow logging, artifacts and the model included; its feature cache is
@@ -89,7 +91,12 @@ PEER = textwrap.dedent('''
 SAME_TFIDF = ["features.ngram_range=[1,1]", "features.sublinear_tf=false", "features.min_df=1",
               "features.max_features=null", "features.strip_accents=null", "features.lowercase=true"]
 PAIRS = {"1vsrest": ["model=linear_svc", "thresholds=fixed"],
+         # LinearSVC with liblinear's own settings, those LibMultiLabel passes: the dual solver (-s 1), its
+         # default tolerance (-e 0.1; scikit-learn's is 1e-4) and no bias term (scikit-learn fits one)
+         "1vsrest_same": ["model=linear_svc", "thresholds=fixed", "model.estimator.dual=true",
+                          "model.estimator.tol=0.1", "model.estimator.fit_intercept=false"],
          "thresholding": ["model=linear_svc", "thresholds=per_label_cv", "thresholds.n_splits=3"]}
+PEER_METHOD = {"1vsrest": "1vsrest", "1vsrest_same": "1vsrest", "thresholding": "thresholding"}
 
 
 def _clean(text: str) -> str:
@@ -190,12 +197,12 @@ def run_set(name, a, work: Path, env) -> list:
     for pair in a.pairs.split(","):
         res, fits = {"peer": [], "mltc": []}, {"peer": [], "mltc": []}
         f1 = {}
-        for rep in range(a.repeat if pair == "1vsrest" else a.repeat_thresholding):
+        for rep in range(a.repeat_thresholding if pair == "thresholding" else a.repeat):
             order_sides = ("peer", "mltc") if rep % 2 == 0 else ("mltc", "peer")
             for side in order_sides:
                 if side == "peer":
                     out = d / f"peer_{pair}.npz"
-                    wall, stdout = timed([a.peer_python, str(work / "peer.py"), pair, str(d / "train.txt"),
+                    wall, stdout = timed([a.peer_python, str(work / "peer.py"), PEER_METHOD[pair], str(d / "train.txt"),
                                           str(d / "test.txt"), str(out)], env, a.timeout)
                     if wall is not None and "peer" not in f1:
                         P, z = unpack(out, len(te))
@@ -234,7 +241,7 @@ def main(argv=None) -> int:
                    help="the interpreter of the environment where libmultilabel is installed")
     p.add_argument("--data", type=Path, default=Path("/work/shared/data"))
     p.add_argument("--sets", default="reuters,goemotions,synthetic4000")
-    p.add_argument("--pairs", default="1vsrest,thresholding")
+    p.add_argument("--pairs", default="1vsrest,1vsrest_same,thresholding")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--repeat-thresholding", type=int, default=1,
                    help="repeats of the thresholding pairing (LibMultiLabel's takes minutes: its folds are "

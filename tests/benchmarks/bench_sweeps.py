@@ -104,6 +104,7 @@ def timed(cmd, cwd, env=None, pin=None, log=None) -> tuple[float, str, float]:
 
 
 def overhead(a) -> None:
+    a.data = str(Path(a.data).resolve())  # both processes run in a temporary directory
     tmp = Path(tempfile.mkdtemp(prefix="mltc-bench-"))
     env = dict(os.environ, MLTC_RUNS_DIR=str(tmp / "runs"))
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -116,9 +117,13 @@ def overhead(a) -> None:
     # the first run creates the SQLite store (schema migrations, seconds); a user pays that once, not per run
     timed(mltc_cmd + ["tracking.experiment=warm_up", "model.estimator.max_iter=1"],
           tmp, env, a.pin)
+    # --bare-one-blas-thread: the bare script's liblinear fits on one OpenBLAS thread, as mltc's do; beside
+    # other busy processes its idle BLAS threads spin (67.7 s instead of 18.2 s), which measures the machine's
+    # load rather than mltc's overhead. Same wall time on an idle machine.
+    bare_env = dict(env, OPENBLAS_NUM_THREADS="1") if a.bare_one_blas_thread else env
     rows = []
     for rep in range(a.repeat):
-        w_bare, out_bare, c_bare = timed([sys.executable, str(tmp / "bare.py"), a.data], tmp, env, a.pin)
+        w_bare, out_bare, c_bare = timed([sys.executable, str(tmp / "bare.py"), a.data], tmp, bare_env, a.pin)
         w_mltc, out_mltc, c_mltc = timed(mltc_cmd, tmp, env, a.pin)
         rows.append((w_bare, w_mltc, c_bare, c_mltc))
         print(f"repeat {rep + 1}: bare scikit-learn {w_bare:.1f}s (cpu {c_bare:.1f}s), mltc run {w_mltc:.1f}s "
@@ -220,6 +225,8 @@ def main(argv=None) -> int:
     o.add_argument("--data", default="/work/shared/data/goemotions")
     o.add_argument("--repeat", type=int, default=1)
     o.add_argument("--pin", default=None, help="run both processes on these CPUs only (taskset -c), e.g. 0")
+    o.add_argument("--bare-one-blas-thread", action="store_true",
+                   help="OPENBLAS_NUM_THREADS=1 for the bare script (mltc fits liblinear on one BLAS thread)")
     c = sub.add_parser("components")
     c.add_argument("--data", default="/work/shared/data/goemotions")
     s = sub.add_parser("sweep")
