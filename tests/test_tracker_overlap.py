@@ -95,3 +95,24 @@ def test_a_run_whose_artifacts_failed_ends_failed_with_the_error(tmp_path):
     run = MlflowClient(uri).get_run(proc.run_id)
     assert run.info.status == "FAILED" and "KeyError" in run.data.tags["error"]
     assert proc.reuse is False  # that child is not handed to the next run
+
+
+def test_a_run_with_a_tracking_process_logs_its_model_and_artifacts(tmp_path):
+    # the model is logged (in a thread, by the tracking process) while the artifact files are written
+    from hydra import compose, initialize_config_dir
+
+    from mltc.app import CONF_DIR, run_from_config
+    from mltc.serving.mlflow_model import load
+
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["dataset.n_docs=400", "dataset.n_labels=5",
+                                                        f"tracking.uri={uri}", "thresholds=per_label"])
+    run_from_config(cfg, choices={"dataset": "synthetic"}, raise_errors=True)
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("synthetic").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.metrics["model_size_mb"] > 0
+    arts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"predictions.csv", "predictions.npz", "per_label_f1.png", "thresholds.json"} <= arts
+    clf = load(f"runs:/{run.info.run_id}/model")
+    assert clf.predict_matrix(["some text", "other text"]).shape == (2, 5)

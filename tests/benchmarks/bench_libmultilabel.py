@@ -93,8 +93,8 @@ SAME_TFIDF = ["features.ngram_range=[1,1]", "features.sublinear_tf=false", "feat
 PAIRS = {"1vsrest": ["model=linear_svc", "thresholds=fixed"],
          # LinearSVC with liblinear's own settings, those LibMultiLabel passes: the dual solver (-s 1), its
          # default tolerance (-e 0.1; scikit-learn's is 1e-4) and no bias term (scikit-learn fits one)
-         "1vsrest_same": ["model=linear_svc", "thresholds=fixed", "model.estimator.dual=true",
-                          "model.estimator.tol=0.1", "model.estimator.fit_intercept=false"],
+         "1vsrest_same": ["model=linear_svc", "thresholds=fixed", "+model.estimator.dual=true",
+                          "+model.estimator.tol=0.1", "+model.estimator.fit_intercept=false"],
          "thresholding": ["model=linear_svc", "thresholds=per_label_cv", "thresholds.n_splits=3"]}
 PEER_METHOD = {"1vsrest": "1vsrest", "1vsrest_same": "1vsrest", "thresholding": "thresholding"}
 

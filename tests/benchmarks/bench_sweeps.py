@@ -1,6 +1,7 @@
 """Sweep benchmarks (run as a script; not collected by pytest).
 
-    python tests/benchmarks/bench_sweeps.py overhead --data /work/shared/data/goemotions [--repeat 3] [--pin 0]
+    python tests/benchmarks/bench_sweeps.py overhead --data /work/shared/data/goemotions [--repeat 3] [--pin 0] \
+        [--bare-one-blas-thread]
     python tests/benchmarks/bench_sweeps.py components --data /work/shared/data/goemotions
     python tests/benchmarks/bench_sweeps.py sweep [--n-jobs 2] [--n-docs 3000]
 
@@ -10,6 +11,11 @@ same work; both are whole processes, imports included, and CPU time (all threads
 wall time. Target: mltc at most 10% slower. ``--pin 0`` runs both on one CPU (taskset), where
 mltc's tracking process and background transform cannot hide behind the model fit: that shows
 the work they add.
+
+Since a single run logs its MLflow model (issue 20) the run does that too, and the feature cache is off
+(``cache.features=false``) so that every timed run fits its TF-IDF as the bare script does.
+``--bare-one-blas-thread`` runs the bare script with ``OPENBLAS_NUM_THREADS=1`` (mltc fits liblinear on one
+BLAS thread): on a busy machine the bare script's idle BLAS threads spin and the comparison measures that.
 
 ``components``: CPU seconds (best of several) of each fixed cost a run adds to the bare script,
 measured one by one in this process (imports in fresh processes); steadier than whole-process
