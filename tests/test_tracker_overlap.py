@@ -114,5 +114,12 @@ def test_a_run_with_a_tracking_process_logs_its_model_and_artifacts(tmp_path):
     assert run.info.status == "FINISHED" and run.data.metrics["model_size_mb"] > 0
     arts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"predictions.csv", "predictions.npz", "per_label_f1.png", "thresholds.json"} <= arts
-    clf = load(f"runs:/{run.info.run_id}/model")
+    import mlflow
+
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)  # runs:/ URIs resolve against the current store
+    try:
+        clf = load(f"runs:/{run.info.run_id}/model")
+    finally:
+        mlflow.set_tracking_uri(before)
     assert clf.predict_matrix(["some text", "other text"]).shape == (2, 5)
