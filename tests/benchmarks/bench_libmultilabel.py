@@ -213,16 +213,20 @@ def run_set(name, a, work: Path, env) -> list:
                            f"dataset.name=peer_{name}", "split.val_size=0", "cache.features=false",
                            *SAME_TFIDF, *PAIRS[pair], *a.mltc_args]
                     wall, stdout = timed(cmd, env, a.timeout)
-                    if wall is not None and "mltc" not in f1:
+                    if wall is not None and not re.search(r"run ([0-9a-f]{32}) in", stdout):
+                        wall, stdout = -wall, ""  # tracking=none: no predictions or timings to read
+                    if wall is not None and wall > 0 and "mltc" not in f1:
                         run_id = re.search(r"run ([0-9a-f]{32}) in", stdout).group(1)
                         npz = next(Path(env["MLTC_RUNS_DIR"]).glob(f"**/{run_id}/**/predictions.npz"))
                         P, z = unpack(npz, len(te))
                         # predictions.npz rows are the test documents in data set order (rows of test.jsonl)
                         assert np.array_equal(z["index"], np.arange(len(tr), len(tr) + len(te))), "row order"
                         f1["mltc"] = f1s(Y_test, P)
-                res[side].append(wall)
-                if wall is not None:
+                if wall is not None and wall < 0:  # timed, nothing to read back
+                    wall = -wall
+                elif wall is not None:
                     fits[side].append(_fit_seconds(side, stdout, env))
+                res[side].append(wall)
                 shown = "timeout" if wall is None else f"{wall:.1f}s"
                 print(f"  {pair} repeat {rep + 1} {side}: {shown} (load {os.getloadavg()[0]:.1f})", flush=True)
         med = {s: (statistics.median(v) if all(w is not None for w in v) else None) for s, v in res.items()}
