@@ -97,6 +97,7 @@ def test_a_run_whose_artifacts_failed_ends_failed_with_the_error(tmp_path):
     assert proc.reuse is False  # that child is not handed to the next run
 
 
+@pytest.mark.slow  # test_end_to_end's CLI run takes the same path in the default suite
 def test_a_run_with_a_tracking_process_logs_its_model_and_artifacts(tmp_path):
     # the model is logged (in a thread, by the tracking process) while the artifact files are written
     from hydra import compose, initialize_config_dir
