@@ -272,6 +272,8 @@ class _Background:
     The tracker's start (importing MLflow, opening the store, creating the run, logging
     params) is launched when the model starts fitting: fitting spends its time in
     compiled code that releases the GIL, so this work overlaps it instead of adding to it.
+    Logging the model runs the same way while the artifact files are written. ``value``:
+    what ``fn`` returned.
     """
 
     def __init__(self, fn):
@@ -280,6 +282,7 @@ class _Background:
         self._error = None
         self._lock = threading.Lock()
         self.waited = 0.0
+        self.value = None
 
     def on_stage(self, name: str) -> None:
         if name == "fit":
@@ -293,7 +296,7 @@ class _Background:
 
     def _run(self) -> None:
         try:
-            self._fn()
+            self.value = self._fn()
         except BaseException as err:  # noqa: BLE001 -- handed to the main thread by wait()
             self._error = err
 
@@ -317,6 +320,8 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         The metric named by ``metrics.objective`` (NaN for a failed job of a sweep).
     """
     from mltc.report import print_results, result_artifacts, warm_up
+    from mltc.serving.track import wants_model
+    from mltc.tracking_warm import target_modules
 
     choices = _choices() if choices is None else choices
     raise_errors = (not _is_multirun()) if raise_errors is None else raise_errors
@@ -357,6 +362,9 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         warm_up(plotting=logs_artifacts and not isinstance(tracker, TrackerProcess))
         tracker.start(experiment=experiment, run_name=run_name, tags=tags, params=params,
                       parent_run_id=sweep["run_id"] if sweep else None)
+        if wants_model(tracker, in_sweep=sweep is not None) and hasattr(tracker, "warm_up_model_logging"):
+            # MLflow's package scan and the components' imports, beside the fit instead of after it
+            tracker.warm_up_model_logging(target_modules(*(params.get(g) for g in GROUPS)))
 
     background = _Background(start)
     try:
@@ -377,12 +385,21 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
             from mltc.predictions import writers
 
             files.update(writers(dataset, result))  # the same, readable: ids, label names, scores
-        tracker.log_artifacts(files)
-        from mltc.serving.track import log_fitted_model, wants_model
+        from mltc.serving.track import log_fitted_model
 
+        model_logging = None
         if wants_model(tracker, in_sweep=sweep is not None):  # tracking.log_model
-            tracker.log_metrics(log_fitted_model(tracker, result, dataset.texts,
-                                                 info={**tags, "run_name": run_name}))
+            model_logging = _Background(lambda: log_fitted_model(tracker, result, dataset.texts,
+                                                                 info={**tags, "run_name": run_name}))
+            if isinstance(tracker, TrackerProcess):
+                # the tracking process logs the model while this process writes the artifact files
+                model_logging.launch()
+            else:
+                model_logging.wait()
+        tracker.log_artifacts(files)
+        if model_logging is not None:
+            model_logging.wait()
+            tracker.log_metrics(model_logging.value)
         objective = objective_name(cfg)
         if objective not in result.metrics:
             raise ConfigError(f"metrics.objective={objective!r} is not a computed metric; choose one of "

@@ -72,6 +72,7 @@ class TrackerProcess:
         self._lock = threading.Lock()
         self._closed = False
         self._proc = None
+        self._pending = []  # completion callbacks of posted calls whose answers are unread
         while reuse and self._proc is None:
             with _IDLE_LOCK:
                 if not _IDLE:
@@ -99,12 +100,49 @@ class TrackerProcess:
 
     def _call(self, method, *args, **kwargs):
         with self._lock:
+            self._collect()
             try:
                 self._send((method, args, kwargs))
-                ok, value, run_id = pickle.load(self._proc.stdout)
-            except (EOFError, BrokenPipeError, OSError) as err:
+            except (BrokenPipeError, OSError) as err:
                 raise RuntimeError(f"the MLflow tracking process exited ({err!r}); its error is printed above.") \
                     from None
+            return self._answer()
+
+    def _post(self, method, *args, done=None):
+        """Send a call without waiting: its answer is read, and its error raised, by the next call.
+
+        ``done()`` runs once the answer is in (e.g. removing the files the call logs).
+        """
+        with self._lock:
+            self._collect()
+            try:
+                self._send((method, args, {}))
+            except (BrokenPipeError, OSError) as err:
+                raise RuntimeError(f"the MLflow tracking process exited ({err!r}); its error is printed above.") \
+                    from None
+            self._pending.append(done)
+
+    def _collect(self):
+        """Read the answers of posted calls (caller holds the lock); the first error is raised."""
+        errors = []
+        while self._pending:
+            done = self._pending.pop(0)
+            try:
+                self._answer()
+            except RuntimeError as err:
+                errors.append(err)
+            finally:
+                if done is not None:
+                    done()
+        if errors:
+            raise errors[0]
+
+    def _answer(self):
+        try:
+            ok, value, run_id = pickle.load(self._proc.stdout)
+        except (EOFError, BrokenPipeError, OSError) as err:
+            raise RuntimeError(f"the MLflow tracking process exited ({err!r}); its error is printed above.") \
+                from None
         if run_id is not None:
             self.run_id = run_id
         if not ok:
@@ -119,22 +157,33 @@ class TrackerProcess:
         self._call("log_metrics", metrics, prefix)
 
     def log_artifacts(self, files: dict):
-        """Write the artifacts here, except writers marked ``portable`` (e.g. plots): the child runs those."""
+        """Write the artifacts here, except writers marked ``portable`` (e.g. plots): the child runs those.
+
+        Returns once the files are written; the child logs them (and draws the plots) while this
+        process goes on, e.g. saving the model. An error comes back with the next call.
+        """
         portable = {k: w for k, w in files.items() if getattr(w, "portable", False) and "/" not in k}
-        with tempfile.TemporaryDirectory() as tmp:
+        tmp = tempfile.TemporaryDirectory()
+        try:
             for name, writer in files.items():
                 if name in portable:
                     continue
-                path = Path(tmp) / name
+                path = Path(tmp.name) / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 writer(path)
-            self._call("log_artifact_dir", tmp, portable)
+            self._post("log_artifact_dir", tmp.name, portable, done=tmp.cleanup)
+        except BaseException:
+            tmp.cleanup()
+            raise
 
     def set_tags(self, tags):
         self._call("set_tags", tags)
 
     def log_pyfunc_model(self, pickle_path, **kwargs):
         return self._call("log_pyfunc_model", pickle_path, **kwargs)
+
+    def warm_up_model_logging(self, modules=()):
+        self._call("warm_up_model_logging", modules)
 
     def find_finished(self, experiment, config_hash):
         return self._call("find_finished", experiment, config_hash)
@@ -143,7 +192,17 @@ class TrackerProcess:
         self._call("tag_run", run_id, tags)
 
     def end(self, status="FINISHED", error=None):
+        if self._closed:  # ended already (a failed end is followed by the caller's end("FAILED"))
+            return
         try:
+            try:
+                with self._lock:
+                    self._collect()
+            except RuntimeError as err:  # a posted call failed: the run did not finish
+                if status == "FINISHED":
+                    self._call("end", "FAILED", str(err))
+                    raise
+                error = error or str(err)
             self._call("end", status, error)
         except BaseException:
             self.reuse = False  # a child that failed to end a run is not handed to the next one
@@ -155,6 +214,11 @@ class TrackerProcess:
         """Stop the child, or with ``reuse`` leave it idle for the next run of this process."""
         if self._closed:
             return
+        try:
+            with self._lock:
+                self._collect()  # a child handed to the next run must owe no answers
+        except RuntimeError:
+            self.reuse = False
         self._closed, proc = True, self._proc
         if self.reuse and proc.poll() is None:
             with _IDLE_LOCK:

@@ -423,6 +423,12 @@ class MlflowTracker:
         """Import MLflow and open the store now, so that :meth:`start` later is quick."""
         self.client.search_experiments(max_results=1)
 
+    def warm_up_model_logging(self, modules=()):
+        """Prepare :meth:`log_pyfunc_model` (see :func:`mltc.tracking_warm.warm_up_model_logging`)."""
+        from mltc.tracking_warm import warm_up_model_logging
+
+        warm_up_model_logging(modules)
+
     def set_tags(self, tags: dict):
         for k, v in tags.items():
             self.client.set_tag(self.run_id, k, str(v)[:5000])
