@@ -94,12 +94,26 @@ def model_signature(label_names):
 _ALWAYS = ("mltc", "mlflow", "numpy", "scipy", "pandas", "scikit-learn", "cloudpickle")
 
 
+def _packages_distributions() -> dict:
+    """Module -> distributions: MLflow's cached map (one scan of the installed packages per process, which
+    the tracking process makes beside the fit), else a scan of our own."""
+    try:
+        from mlflow.utils import requirements_utils as ru
+
+        ru._init_modules_to_packages_map()
+        if isinstance(ru._MODULES_TO_PACKAGES, dict):
+            return ru._MODULES_TO_PACKAGES
+    except (ImportError, AttributeError):  # another MLflow version
+        pass
+    return md.packages_distributions()
+
+
 def pip_requirements(packages, extra=()) -> list:
     """Pinned requirements: mltc's core needs plus the distributions of the pickled classes' packages.
 
     Given explicitly, so MLflow neither infers them (which loads the model again) nor looks anything up.
     """
-    dists = md.packages_distributions()
+    dists = _packages_distributions()
     names = list(_ALWAYS)
     for pkg in packages:
         for dist in dists.get(pkg, []):
