@@ -33,8 +33,10 @@ STAGES = ("load", "split", "featurize", "resample", "fit", "thresholds", "predic
 class Sampler:
     """Peak RSS (process + children) per stage, sampled in a thread."""
 
-    def __init__(self, every=0.02):
+    def __init__(self, every=0.02, max_gb=None):
         import psutil
+
+        self.max_bytes = None if max_gb is None else max_gb * 1024 ** 3
 
         self.proc = psutil.Process()
         self.every = every
@@ -60,6 +62,14 @@ class Sampler:
         while not self._stop.is_set():
             rss = self._rss()
             self.peak[self.stage] = max(self.peak.get(self.stage, 0), rss)
+            if self.max_bytes is not None and rss > self.max_bytes:
+                # a shared machine: stop before the kernel's OOM killer picks someone else's process
+                print(json.dumps({"aborted": f"resident memory {rss / 1024 ** 3:.2f} GB > --max-gb in stage "
+                                  f"{self.stage}", "peak_gb": {k: v / 1024 ** 3 for k, v in self.peak.items()},
+                                  "cpu_s": self.cpu}), flush=True)
+                for child in self.proc.children(recursive=True):
+                    child.kill()
+                os._exit(3)
             time.sleep(self.every)
 
     def _cpu_now(self):
@@ -83,7 +93,8 @@ class Sampler:
         self._thread.join()
 
 
-def point(n_docs: int, n_labels: int, split: str, strategy: str = "ml_ros", tmp: str | None = None) -> dict:
+def point(n_docs: int, n_labels: int, split: str, strategy: str = "ml_ros", tmp: str | None = None,
+          extra: tuple = (), max_gb: float | None = None) -> dict:
     """One run; ``{"time": {stage: s}, "peak_gb": {stage: GB}, "metrics": {...}}``."""
     from hydra import compose, initialize_config_dir
 
@@ -101,17 +112,19 @@ def point(n_docs: int, n_labels: int, split: str, strategy: str = "ml_ros", tmp:
 
     tmp = tempfile.mkdtemp(prefix="bench-scale-", dir=tmp)
     overrides = [f"dataset.n_docs={n_docs}", f"dataset.n_labels={n_labels}", f"strategy={strategy}",
-                 "thresholds=per_label", f"tracking.uri=sqlite:///{tmp}/x.db"]
+                 "thresholds=per_label", f"tracking.uri=sqlite:///{tmp}/x.db", *extra]
     if hasattr(app, "feature_cache"):  # absent from mltc before the cache (to measure older code)
         overrides.append("cache.features=false")
     with initialize_config_dir(config_dir=app.CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
-    sampler = Sampler()
+    sampler = Sampler(max_gb=max_gb)
     original = app.run_config
     holder = {}
 
     def run_config(cfg, on_stage=None):
         def both(name):
+            print(f"[{time.strftime('%H:%M:%S')}] {name} (rss {sampler._rss() / 1024 ** 3:.2f} GB)", file=sys.stderr,
+                  flush=True)
             sampler.set(name)
             if on_stage is not None:
                 on_stage(name)
@@ -208,13 +221,15 @@ def main(argv=None) -> int:
     ap.add_argument("--doc-labels", type=int, default=100)
     ap.add_argument("--split", choices=["iterative", "random"], default="random")
     ap.add_argument("--strategy", default="ml_ros", help="with --point: the strategy (none = the issue's 4,000-label command)")
+    ap.add_argument("--max-gb", type=float, default=None, help="with --point: stop past this resident memory")
+    ap.add_argument("--set", nargs="*", default=[], help="with --point: more config overrides")
     ap.add_argument("--tmp", default=None, help="with --point: folder for the run's MLflow store (default: the system's)")
     ap.add_argument("--out", default=None, help="write the tables here (Markdown) and the plot beside it")
     args = ap.parse_args(argv)
     if args.point:
         import logging
         logging.disable(logging.INFO)
-        print(json.dumps(point(*args.point, args.split, args.strategy, args.tmp)), flush=True)
+        print(json.dumps(point(*args.point, args.split, args.strategy, args.tmp, tuple(args.set), args.max_gb)), flush=True)
         from mltc.cli import _exit_now
 
         _exit_now(0)  # as mltc run ends: label-fitting workers stopped (they hold our stdout), no teardown
