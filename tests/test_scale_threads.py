@@ -82,3 +82,28 @@ def test_minus_one_means_the_cores_this_job_may_use(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS")
     import os
     assert br._cores() == (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize("limit", [0, 10 ** 9])
+def test_large_prediction_files_are_stored_uncompressed_with_the_same_content(tmp_path, monkeypatch, limit):
+    import types
+    import zipfile
+
+    import mltc.app as app
+
+    rng = np.random.default_rng(2)
+    Y = (rng.random((50, 7)) < 0.3).astype(np.int8)
+    idx = np.arange(10, 40)
+    scores = rng.random((30, 7))
+    result = types.SimpleNamespace(extra={"test_index": idx, "test_pred": scores > 0.5, "test_scores": scores})
+    monkeypatch.setattr(app, "NPZ_COMPRESS_MAX_CELLS", limit)
+    path = tmp_path / "predictions.npz"
+    app._write_predictions(result, Y)(path)
+    with zipfile.ZipFile(path) as z:
+        kinds = {info.compress_type for info in z.infolist()}
+    assert kinds == ({zipfile.ZIP_STORED} if limit == 0 else {zipfile.ZIP_DEFLATED})
+    got = np.load(path)
+    np.testing.assert_array_equal(got["index"], idx)
+    np.testing.assert_array_equal(got["scores"], scores.astype(np.float32))
+    np.testing.assert_array_equal(np.unpackbits(got["pred"], axis=1, count=7).astype(bool), scores > 0.5)
+    np.testing.assert_array_equal(np.unpackbits(got["true"], axis=1, count=7), Y[idx])
