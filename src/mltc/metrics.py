@@ -82,15 +82,28 @@ def average_precision(y_true, y_score) -> float:
     """
     y_true = np.asarray(y_true).ravel()
     y_score = np.asarray(y_score, dtype=float).ravel()
+    # micro AP ranks every cell (1M documents x 500 labels: 100M scores): each temporary below is
+    # dropped as soon as it is used, so that at most ~3 of these n-long arrays live at once
     order = np.argsort(y_score, kind="mergesort")[::-1]
-    s, y = y_score[order], y_true[order] > 0
+    y = y_true[order] > 0
+    s = y_score[order]
+    del order
     last = np.r_[np.flatnonzero(np.diff(s)), y.size - 1]  # last index of each distinct score
-    tps = np.cumsum(y)[last]
+    del s
+    tps = np.cumsum(y)
+    del y
+    tps = tps[last]
     if tps.size == 0 or tps[-1] == 0:
         return float("nan")
-    precision = tps / (last + 1.0)
+    last += 1
+    precision = tps / last.astype(float)
+    del last
     recall = tps / tps[-1]
-    return float(np.sum(np.diff(recall, prepend=0.0) * precision))
+    del tps
+    gain = np.diff(recall, prepend=0.0)
+    del recall
+    gain *= precision
+    return float(np.sum(gain))
 
 
 def roc_auc(Y_true, scores) -> np.ndarray:
@@ -108,11 +121,19 @@ def roc_auc(Y_true, scores) -> np.ndarray:
     out = np.full(Y.shape[1], np.nan)
     # rank only the columns with both classes (thousands of labels: most have no test positive)
     cols = np.flatnonzero((n_pos > 0) & (n_neg > 0))
-    if cols.size:
-        ranks = rankdata(scores[:, cols], axis=0)
-        u = (ranks * Y[:, cols]).sum(axis=0) - n_pos[cols] * (n_pos[cols] + 1) / 2
-        out[cols] = u / (n_pos[cols] * n_neg[cols])
+    # a block of columns at a time: ranking all at once holds several (n, L) float64 copies
+    # (1M documents x 500 labels: ~4 GB); the rank sums are exact (half-integers), so the
+    # blocks give the same numbers
+    block = max(1, _AUC_BLOCK_CELLS // max(1, Y.shape[0]))
+    for start in range(0, cols.size, block):
+        c = cols[start:start + block]
+        ranks = rankdata(scores[:, c], axis=0)
+        u = (ranks * Y[:, c]).sum(axis=0) - n_pos[c] * (n_pos[c] + 1) / 2
+        out[c] = u / (n_pos[c] * n_neg[c])
     return out
+
+
+_AUC_BLOCK_CELLS = 1 << 22  # scores ranked at once by roc_auc (32 MB of float64)
 
 
 def per_label_report(Y_true, Y_pred, scores=None, label_names=None, train_counts=None, groups=None):

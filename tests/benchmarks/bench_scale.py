@@ -33,13 +33,19 @@ STAGES = ("load", "split", "featurize", "resample", "fit", "thresholds", "predic
 class Sampler:
     """Peak RSS (process + children) per stage, sampled in a thread."""
 
-    def __init__(self, every=0.02):
+    def __init__(self, every=0.02, max_gb=None):
         import psutil
+
+        self.max_bytes = None if max_gb is None else max_gb * 1024 ** 3
 
         self.proc = psutil.Process()
         self.every = every
         self.stage = "start"
         self.peak: dict[str, int] = {}
+        # CPU seconds per stage (this process's threads + ended children): on a shared machine the
+        # wall time depends on the load, CPU time much less
+        self.cpu: dict[str, float] = {}
+        self._cpu0 = self._cpu_now()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -56,11 +62,26 @@ class Sampler:
         while not self._stop.is_set():
             rss = self._rss()
             self.peak[self.stage] = max(self.peak.get(self.stage, 0), rss)
+            if self.max_bytes is not None and rss > self.max_bytes:
+                # a shared machine: stop before the kernel's OOM killer picks someone else's process
+                print(json.dumps({"aborted": f"resident memory {rss / 1024 ** 3:.2f} GB > --max-gb in stage "
+                                  f"{self.stage}", "peak_gb": {k: v / 1024 ** 3 for k, v in self.peak.items()},
+                                  "cpu_s": self.cpu}), flush=True)
+                for child in self.proc.children(recursive=True):
+                    child.kill()
+                os._exit(3)
             time.sleep(self.every)
+
+    def _cpu_now(self):
+        t = self.proc.cpu_times()
+        return t.user + t.system + t.children_user + t.children_system
 
     def set(self, stage):
         rss = self._rss()
         self.peak[self.stage] = max(self.peak.get(self.stage, 0), rss)
+        now = self._cpu_now()
+        self.cpu[self.stage] = self.cpu.get(self.stage, 0.0) + now - self._cpu0
+        self._cpu0 = now
         self.stage = stage
 
     def start(self):
@@ -72,7 +93,8 @@ class Sampler:
         self._thread.join()
 
 
-def point(n_docs: int, n_labels: int, split: str) -> dict:
+def point(n_docs: int, n_labels: int, split: str, strategy: str = "ml_ros", tmp: str | None = None,
+          extra: tuple = (), max_gb: float | None = None) -> dict:
     """One run; ``{"time": {stage: s}, "peak_gb": {stage: GB}, "metrics": {...}}``."""
     from hydra import compose, initialize_config_dir
 
@@ -88,19 +110,21 @@ def point(n_docs: int, n_labels: int, split: str) -> dict:
             return {"train": np.sort(p[:a]), "val": np.sort(p[a:b]), "test": np.sort(p[b:])}
         msplit.DatasetSplitter.split = random_split
 
-    tmp = tempfile.mkdtemp(prefix="bench-scale-")
-    overrides = [f"dataset.n_docs={n_docs}", f"dataset.n_labels={n_labels}", "strategy=ml_ros",
-                 "thresholds=per_label", f"tracking.uri=sqlite:///{tmp}/x.db"]
+    tmp = tempfile.mkdtemp(prefix="bench-scale-", dir=tmp)
+    overrides = [f"dataset.n_docs={n_docs}", f"dataset.n_labels={n_labels}", f"strategy={strategy}",
+                 "thresholds=per_label", f"tracking.uri=sqlite:///{tmp}/x.db", *extra]
     if hasattr(app, "feature_cache"):  # absent from mltc before the cache (to measure older code)
         overrides.append("cache.features=false")
     with initialize_config_dir(config_dir=app.CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
-    sampler = Sampler()
+    sampler = Sampler(max_gb=max_gb)
     original = app.run_config
     holder = {}
 
     def run_config(cfg, on_stage=None):
         def both(name):
+            print(f"[{time.strftime('%H:%M:%S')}] {name} (rss {sampler._rss() / 1024 ** 3:.2f} GB)", file=sys.stderr,
+                  flush=True)
             sampler.set(name)
             if on_stage is not None:
                 on_stage(name)
@@ -124,6 +148,7 @@ def point(n_docs: int, n_labels: int, split: str) -> dict:
     return {"n_docs": n_docs, "n_labels": n_labels, "split": split, "total_s": total, "time": times,
             "peak_gb": {k: v / 1024 ** 3 for k, v in sampler.peak.items() if k in STAGES},
             "peak_total_gb": max(sampler.peak.values()) / 1024 ** 3,
+            "cpu_s": {k: v for k, v in sampler.cpu.items()}, "load_avg": os.getloadavg(),
             "n_features": result.sizes["n_features"],
             "micro_f1": result.metrics["micro_f1"], "macro_f1": result.metrics["macro_f1"]}
 
@@ -195,12 +220,16 @@ def main(argv=None) -> int:
     ap.add_argument("--label-docs", type=int, default=15000)
     ap.add_argument("--doc-labels", type=int, default=100)
     ap.add_argument("--split", choices=["iterative", "random"], default="random")
+    ap.add_argument("--strategy", default="ml_ros", help="with --point: the strategy (none = the issue's 4,000-label command)")
+    ap.add_argument("--max-gb", type=float, default=None, help="with --point: stop past this resident memory")
+    ap.add_argument("--set", nargs="*", default=[], help="with --point: more config overrides")
+    ap.add_argument("--tmp", default=None, help="with --point: folder for the run's MLflow store (default: the system's)")
     ap.add_argument("--out", default=None, help="write the tables here (Markdown) and the plot beside it")
     args = ap.parse_args(argv)
     if args.point:
         import logging
         logging.disable(logging.INFO)
-        print(json.dumps(point(*args.point, args.split)), flush=True)
+        print(json.dumps(point(*args.point, args.split, args.strategy, args.tmp, tuple(args.set), args.max_gb)), flush=True)
         from mltc.cli import _exit_now
 
         _exit_now(0)  # as mltc run ends: label-fitting workers stopped (they hold our stdout), no teardown

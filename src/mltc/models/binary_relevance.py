@@ -64,13 +64,33 @@ class _Constant:
         return np.full(X.shape[0], 1.0 if self.value else -1.0)
 
 
-def _fit_one(estimator, X, y, sample_weight, label_kwargs):
+def _threadable(estimator) -> bool:
+    """Whether labels of ``estimator`` can be fitted in threads with the same models as one after another.
+
+    liblinear's solver runs without the GIL (``with nogil`` in scikit-learn's ``_liblinear.pyx``),
+    but its dual and L1 solvers shuffle with one random generator shared by the process, which
+    concurrent fits would interleave. Its primal L2 solvers (trust-region Newton: logistic
+    regression with ``dual=False``, L2 penalty; ``LinearSVC(dual=False)``) draw nothing.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    p = estimator.get_params(deep=False)
+    if type(estimator) is LogisticRegression:
+        l2 = p.get("penalty") == "l2" or (p.get("penalty") in ("deprecated", None) and not p.get("l1_ratio"))
+        return p["solver"] == "liblinear" and p["dual"] is False and l2
+    if type(estimator) is LinearSVC:
+        return p["dual"] is False and p["penalty"] == "l2"
+    return False
+
+
+def _fit_one(estimator, X, y, sample_weight, label_kwargs, limit_blas=True):
     if y.min() == y.max():
         return _Constant(y[0])
     est = clone(estimator)
     if label_kwargs:
         est.set_params(**label_kwargs)
-    with blas_limit(est):
+    with blas_limit(est) if limit_blas else contextlib.nullcontext():
         if sample_weight is not None:
             est.fit(X, y, sample_weight=sample_weight)
         else:
@@ -86,6 +106,17 @@ def _fit_labels(estimator, X, Y, labels, sample_weight, label_kwargs):
 # below this many stored feature values x labels, starting worker processes (seconds on a busy
 # machine) costs more than fitting the labels one after another (GoEmotions: 1.1M x 28 = 3e7)
 _MIN_PARALLEL_WORK = 1e8
+
+
+def _cores() -> int:
+    """Cores this process may use (``n_jobs=-1``): ``OMP_NUM_THREADS`` where a launcher set it
+    (joblib's workers get cores / jobs), else all cores."""
+    import os
+
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return os.cpu_count() or 1
 
 
 def _work(X) -> float:
@@ -107,10 +138,12 @@ class BinaryRelevance(BaseMultilabelClassifier):
     per_label_params : dict of str to array-like, optional
         Parameter name -> one value per label, set on that label's clone.
     n_jobs : int, default=1
-        Processes fitting labels in parallel (joblib; None: ``joblib.parallel_config``'s, else 1),
-        used when the data's stored values times the labels reach 1e8 (smaller fits are done before
-        the processes would have started). The fitted models are the same for any value: every
-        label is fitted alone.
+        Labels fitted in parallel (-1: the cores this process may use, ``OMP_NUM_THREADS`` where a
+        launcher set it; None: ``joblib.parallel_config``'s, else 1). liblinear's primal L2 solvers
+        (``LogisticRegression(solver="liblinear")``, ``LinearSVC(dual=False)``) fit in threads, which
+        share X; other estimators in processes (joblib), used when the data's stored values times the
+        labels reach 1e8 (smaller fits are done before the processes would have started). The fitted
+        models are the same for any value: every label is fitted alone.
 
     Examples
     --------
@@ -141,17 +174,19 @@ class BinaryRelevance(BaseMultilabelClassifier):
             if len(v) != L:
                 raise ValueError(f"per_label_params[{k!r}] has {len(v)} values for {L} labels.")
         kwargs = [{k: v[j] for k, v in per.items()} for j in range(L)]
-        n_jobs = effective_n_jobs(self.n_jobs)
-        if n_jobs == 1 or L < 2 or _work(X) * L < _MIN_PARALLEL_WORK:
+        n_jobs = _cores() if self.n_jobs == -1 else effective_n_jobs(self.n_jobs)
+        if sp.issparse(X) and X.format == "csr" and not X.has_sorted_indices and (n_jobs > 1 and L > 1):
+            # liblinear sorts X's indices in place: not beside other threads, and not in workers
+            # that get X read-only (memory-mapped)
+            X.sort_indices()
+        if n_jobs > 1 and L > 1 and not per and _threadable(self.estimator):
+            self.estimators_ = self._fit_threads(X, Y, sample_weight, kwargs, n_jobs)
+        elif n_jobs == 1 or L < 2 or _work(X) * L < _MIN_PARALLEL_WORK:
             self.estimators_ = [_fit_one(self.estimator, X, np.ascontiguousarray(Y[:, j]), sample_weight, kwargs[j])
                                 for j in track(range(L), "per-label fits", min_seconds=1.0)]
         else:
             # a few interleaved label sets per process: one transfer of X per task, and frequent
             # (slow) labels spread over all processes
-            if sp.issparse(X) and X.format == "csr" and not X.has_sorted_indices:
-                # the workers get X read-only (memory-mapped); liblinear would sort it in place there,
-                # as it does here when fitting in this process
-                X.sort_indices()
             n_tasks = min(L, 4 * n_jobs)
             tasks = [list(range(t, L, n_tasks)) for t in range(n_tasks)]
             done = Parallel(n_jobs=n_jobs)(delayed(_fit_labels)(self.estimator, X, Y, labels, sample_weight, kwargs)
@@ -163,6 +198,25 @@ class BinaryRelevance(BaseMultilabelClassifier):
         self.n_labels_ = L
         self.score_kind_ = "proba" if hasattr(self.estimator, "predict_proba") else "margin"
         return self
+
+    def _fit_threads(self, X, Y, sample_weight, kwargs, n_jobs):
+        """Fit the labels in ``n_jobs`` threads (liblinear's primal solvers: see :func:`_threadable`).
+
+        Threads share X (no copy, no worker start); labels are handed out one at a time, so the
+        frequent (slow) labels spread over the threads. BLAS is held to one thread for the whole
+        fit: threadpoolctl's limit is process-wide, so it is set here, not per label.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        L = Y.shape[1]
+
+        def fit(j):
+            return _fit_one(self.estimator, X, np.ascontiguousarray(Y[:, j]), sample_weight, kwargs[j],
+                            limit_blas=False)
+
+        with blas_limit(self.estimator), ThreadPoolExecutor(max_workers=n_jobs,
+                                                            thread_name_prefix="mltc-br") as pool:
+            return list(track(pool.map(fit, range(L)), "per-label fits", total=L, min_seconds=1.0))
 
     def predict_proba(self, X):
         """(n_samples, n_labels) positive-class probabilities."""
