@@ -7,6 +7,7 @@ from sklearn.svm import LinearSVC
 
 from mltc.models import BinaryRelevance
 from mltc.models import binary_relevance as br
+from _sparse import with_unsorted_indices
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +71,7 @@ def test_parallel_fit_takes_unsorted_sparse_input(monkeypatch):
     monkeypatch.setattr(br, "_MIN_PARALLEL_WORK", 0)
     X = sp.random(3000, 2000, density=0.03, format="csr", random_state=2)  # 180k values: 1.4 MB
     Y = (np.asarray(X[:, :4].sum(axis=1)) + np.random.default_rng(0).random((3000, 4)) > 0.6).astype(np.int8)
-    Xu = X.copy()
-    for i in range(Xu.shape[0]):
-        a, b = Xu.indptr[i], Xu.indptr[i + 1]
-        Xu.indices[a:b] = Xu.indices[a:b][::-1].copy()
-        Xu.data[a:b] = Xu.data[a:b][::-1].copy()
-    Xu.has_sorted_indices = False
+    Xu = with_unsorted_indices(X)
     est = LogisticRegression(solver="liblinear", random_state=0)
     two = BinaryRelevance(est, n_jobs=2).fit(Xu, Y)
     np.testing.assert_array_equal(two.predict_proba(X), BinaryRelevance(est).fit(X, Y).predict_proba(X))

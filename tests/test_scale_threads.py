@@ -9,6 +9,7 @@ from sklearn.svm import LinearSVC
 
 from mltc.models import BinaryRelevance
 from mltc.models import binary_relevance as br
+from _sparse import with_unsorted_indices
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +53,7 @@ def test_threaded_fit_runs_in_threads_of_this_process(data, monkeypatch):
 def test_threaded_fit_sorts_unsorted_indices_once(data):
     # liblinear sorts a CSR matrix's indices in place; threads sharing X must not race on it
     X, Y, _ = data
-    Xu = X.copy()
-    for i in range(Xu.shape[0]):
-        a, b = Xu.indptr[i], Xu.indptr[i + 1]
-        Xu.indices[a:b] = Xu.indices[a:b][::-1].copy()
-        Xu.data[a:b] = Xu.data[a:b][::-1].copy()
-    Xu.has_sorted_indices = False
+    Xu = with_unsorted_indices(X)
     est = LogisticRegression(solver="liblinear", random_state=0)
     two = BinaryRelevance(est, n_jobs=2).fit(Xu, Y)
     assert Xu.has_sorted_indices
