@@ -44,32 +44,29 @@ def _skip_unavailable(err: EngineUnavailable):
     pytest.skip(f"engine unavailable here: {err}")
 
 
-@pytest.fixture(scope="module")
-def pg():
-    pytest.importorskip("psycopg", reason="the PostgreSQL driver is missing: pip install -e '.[team]'")
+def _running(start, *args, **kwargs):
+    """Start an engine (``start(...)`` gives its context manager), yield it, stop it; skip where it cannot start."""
     try:
-        ctx = postgres()
-        urls = ctx.__enter__()
+        ctx = start(*args, **kwargs)
+        value = ctx.__enter__()
     except EngineUnavailable as err:
         _skip_unavailable(err)
     try:
-        yield urls
+        yield value
     finally:
         ctx.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def pg():
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver is missing: pip install -e '.[team]'")
+    yield from _running(postgres)
 
 
 @pytest.fixture(scope="module")
 def server(pg, tmp_path_factory):
     work = tmp_path_factory.mktemp("mlflow-server")
-    try:
-        ctx = mlflow_server(pg["mlflow"], work, workers=2)
-        url = ctx.__enter__()
-    except EngineUnavailable as err:
-        _skip_unavailable(err)
-    try:
-        yield url
-    finally:
-        ctx.__exit__(None, None, None)
+    yield from _running(mlflow_server, pg["mlflow"], work, workers=2)
 
 
 def _runs(url, experiment):
