@@ -118,7 +118,7 @@ def test_background_transform_runs_in_another_thread():
 
 def test_background_transform_only_with_a_spare_core(monkeypatch):
     # joblib's workers get OMP_NUM_THREADS = cores / n_jobs: with one core per job, no background thread
-    from mltc.app import job_cores
+    from mltc.runtime import job_cores
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert job_cores() == 1

@@ -74,10 +74,10 @@ def test_only_solvers_that_draw_no_random_numbers_are_threaded():
 
 def test_minus_one_means_the_cores_this_job_may_use(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what joblib's launcher gives a job of a 2-core sweep
-    assert br._cores() == 1
+    assert br.job_cores() == 1
     monkeypatch.delenv("OMP_NUM_THREADS")
     import os
-    assert br._cores() == (os.cpu_count() or 1)
+    assert br.job_cores() == (os.cpu_count() or 1)
 
 
 @pytest.mark.parametrize("limit", [0, 10 ** 9])

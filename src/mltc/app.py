@@ -22,6 +22,7 @@ from mltc.config_checks import check_values, dataset_name
 from mltc.config_guard import ConfigError, check_config
 from mltc.keys import THRESHOLD, TIME, VAL
 from mltc.paths import runs_dir, tracking_uri
+from mltc.runtime import job_cores
 from mltc.sweep_report import link_reused, make_run_name
 from mltc.tracker_process import TrackerProcess
 from mltc.tracking import config_hash, details_metrics, process_tags
@@ -257,18 +258,6 @@ def use_neighbour_cache(strategy, cache_cfg) -> None:
     for sampler in [strategy, *(getattr(strategy, "steps", None) or [])]:  # SamplerChain: its steps
         if hasattr(sampler, "get_params") and sampler.get_params(deep=False).get("neighbour_cache", 0) is None:
             sampler.set_params(neighbour_cache=cache)
-
-
-def job_cores() -> int:
-    """Cores this job may use: ``OMP_NUM_THREADS`` where set (joblib's workers get cores / n_jobs), else all.
-
-    With one core, work moved to a background thread (the held-out transform) only competes
-    with the model fit: a 12-job joblib sweep on 2 cores took 174 s with it and 160 s without.
-    """
-    try:
-        return max(1, int(os.environ["OMP_NUM_THREADS"]))
-    except (KeyError, ValueError):
-        return os.cpu_count() or 1
 
 
 class _Background:

@@ -1,10 +1,11 @@
-"""Machine-local resources: where mltc keeps its caches, where the MiniLM weights are, which torch device to use."""
+"""Machine-local resources: where mltc keeps its caches, where the MiniLM weights are, which torch device and
+how many cores to use."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-__all__ = ["cache_root", "default_model_path", "resolve_device"]
+__all__ = ["cache_root", "default_model_path", "resolve_device", "job_cores"]
 
 
 def cache_root() -> Path:
@@ -35,3 +36,15 @@ def resolve_device(device: str) -> str:
         return device
     import torch
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def job_cores() -> int:
+    """Cores this job may use: ``OMP_NUM_THREADS`` where set (joblib's workers get cores / n_jobs), else all.
+
+    With one core, work moved to a background thread (the held-out transform) only competes
+    with the model fit: a 12-job joblib sweep on 2 cores took 174 s with it and 160 s without.
+    """
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return os.cpu_count() or 1

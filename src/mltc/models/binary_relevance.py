@@ -14,6 +14,7 @@ from numbers import Integral
 
 from mltc.models.base import BaseMultilabelClassifier, accepts_sample_weight
 from mltc.progress import track
+from mltc.runtime import job_cores
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +109,6 @@ def _fit_labels(estimator, X, Y, labels, sample_weight, label_kwargs):
 _MIN_PARALLEL_WORK = 1e8
 
 
-def _cores() -> int:
-    """Cores this process may use (``n_jobs=-1``): ``OMP_NUM_THREADS`` where a launcher set it
-    (joblib's workers get cores / jobs), else all cores."""
-    import os
-
-    try:
-        return max(1, int(os.environ["OMP_NUM_THREADS"]))
-    except (KeyError, ValueError):
-        return os.cpu_count() or 1
-
-
 def _work(X) -> float:
     return float(X.nnz if sp.issparse(X) else np.prod(np.shape(X)))
 
@@ -174,7 +164,7 @@ class BinaryRelevance(BaseMultilabelClassifier):
             if len(v) != L:
                 raise ValueError(f"per_label_params[{k!r}] has {len(v)} values for {L} labels.")
         kwargs = [{k: v[j] for k, v in per.items()} for j in range(L)]
-        n_jobs = _cores() if self.n_jobs == -1 else effective_n_jobs(self.n_jobs)
+        n_jobs = job_cores() if self.n_jobs == -1 else effective_n_jobs(self.n_jobs)
         if sp.issparse(X) and X.format == "csr" and not X.has_sorted_indices and (n_jobs > 1 and L > 1):
             # liblinear sorts X's indices in place: not beside other threads, and not in workers
             # that get X read-only (memory-mapped)
