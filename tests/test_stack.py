@@ -125,6 +125,56 @@ def test_stack_meta_learns_from_out_of_fold_scores(data):
     assert m.score_kind_ == "margin" and set(m.summary_["meta_feature_importance"]) == set(m.meta_feature_names_)
 
 
+def test_stack_without_refit_predicts_with_the_mean_of_its_fold_models(data):
+    # refit=False: the same out-of-fold rows reach the meta-learner, no member is fitted on all rows, and a
+    # member's score on new documents is the mean log-odds of its cv fold models, each fitted on its fold's rows
+    from mltc.model_selection import oof_folds
+
+    X, Y = data
+    members = [_lr(1.0), BinaryRelevance(LinearSVC(C=0.5))]
+    kw = {"columns": [[0, -3], [-3, None]], "weights": [1, 3], "cv": 4, "random_state": 5}
+    full = ScoreStack(members, meta=_Recorder(), **kw).fit(X, Y)
+    bag = ScoreStack(members, meta=_Recorder(), refit=False, **kw).fit(X, Y)
+    np.testing.assert_array_equal(bag.meta_.rows_, full.meta_.rows_)
+    np.testing.assert_array_equal(bag.meta_.coef_, full.meta_.coef_)
+    folds = oof_folds(Y, n_splits=4, random_state=5)
+    M = []
+    for est, sl, fitted in zip(members, (slice(0, 5), slice(5, None)), bag.estimators_):
+        assert len(fitted.estimators_) == 4
+        by_hand = [_seeded(est, 5).fit(X[tr][:, sl], Y[tr]) for tr, _ in folds]
+        for mine, ref in zip(fitted.estimators_, by_hand):
+            np.testing.assert_array_equal(mine.decision_function(X[:, sl]), ref.decision_function(X[:, sl]))
+        M.append(np.mean([_logit_scores(r, X[:, sl])[0] for r in by_hand], axis=0))
+    rows = stack_features(np.stack(M, -1), bag.weights_, bag.center_, bag.spread_, bag.label_prior_)
+    np.testing.assert_allclose(bag.decision_function(X).ravel(), bag.meta_.decision_function(rows), rtol=1e-9)
+    assert not np.allclose(bag.decision_function(X), full.decision_function(X))  # the refit models differ
+    assert bag.summary_["refit"] is False and full.summary_["refit"] is True
+    two = ScoreStack(members, meta=_Recorder(), refit=False, n_jobs=2, **kw).fit(X, Y)
+    np.testing.assert_array_equal(two.decision_function(X), bag.decision_function(X))
+
+
+def test_stack_without_refit_reuses_kept_fold_models(data, tmp_path):
+    # memory= keeps (scores, fold model) per (member, fold): a second fit with another meta-learner fits no member
+    X, Y = data
+    kw = {"columns": [[0, -3], [-3, None]], "cv": 3, "random_state": 2, "refit": False, "memory": str(tmp_path)}
+    first = ScoreStack([_lr(), _lr(0.1)], meta=LogisticRegression(), **kw).fit(X, Y)
+    calls = []
+    original = LogisticRegression.fit
+
+    def counting(self, *a, **k):
+        calls.append(1)
+        return original(self, *a, **k)
+
+    LogisticRegression.fit = counting
+    try:
+        second = ScoreStack([_lr(), _lr(0.1)], meta=LogisticRegression(C=0.5), **kw).fit(X, Y)
+    finally:
+        LogisticRegression.fit = original
+    assert len(calls) == 1  # the meta-learner only
+    for a, b, sl in zip(first.estimators_, second.estimators_, (slice(0, 5), slice(5, None))):
+        np.testing.assert_array_equal(a.decision_function(X[:, sl]), b.decision_function(X[:, sl]))
+
+
 def test_stack_folds_in_parallel_give_the_same_model(data):
     X, Y = data
     kw = {"columns": [[0, -3], [-3, None]], "cv": 3, "random_state": 1}

@@ -275,12 +275,30 @@ def _fold_scores(est, X, Y, train, test, sample_weight=None, versions=None):
     return _logit_scores(fitted, X[test])[0]
 
 
-def _task(est, X, Y, train, test, sample_weight, memory, versions):
-    """A task of :meth:`ScoreStack.fit`'s pool: one fold's out-of-fold scores, or (``test`` None) a refit."""
+def _fold_fit(est, X, Y, train, test, sample_weight=None, versions=None):
+    """As :func:`_fold_scores`, and the fitted member too (``ScoreStack(refit=False)`` predicts with it)."""
+    fitted = _fit_member(est, X[train], Y[train], None if sample_weight is None else sample_weight[train])
+    return _logit_scores(fitted, X[test])[0], fitted
+
+
+def _task(est, X, Y, train, test, sample_weight, memory, versions, keep=False):
+    """A task of :meth:`ScoreStack.fit`'s pool: one fold's out-of-fold scores (with its fitted member where
+    ``keep``), or (``test`` None) a refit."""
     if test is None:
         return _fit_member(est, X, Y, sample_weight)
-    fold = _fold_scores if memory is None else memory.cache(_fold_scores)
+    fn = _fold_fit if keep else _fold_scores
+    fold = fn if memory is None else memory.cache(fn)
     return fold(est, X, Y, train, test, sample_weight, versions)
+
+
+class _FoldMean:
+    """A member's fold models as one model: the mean of their log-odds (``ScoreStack(refit=False)``)."""
+
+    def __init__(self, estimators):
+        self.estimators_ = list(estimators)
+
+    def decision_function(self, X):
+        return np.mean([_logit_scores(est, X)[0] for est in self.estimators_], axis=0)
 
 
 class ScoreStack(ScoreAverage):
@@ -299,8 +317,8 @@ class ScoreStack(ScoreAverage):
     * ``log(1 + training positives)`` of the label, so that rare labels get their own cut.
 
     The meta-learner's log-odds are the model's scores; thresholds are tuned on them as on
-    any model's. Fitting costs ``cv + 1`` fits of every member. Memory grows with
-    documents x labels (one meta row per pair).
+    any model's. Fitting costs ``cv + 1`` fits of every member (``cv`` with ``refit=False``).
+    Memory grows with documents x labels (one meta row per pair).
 
     Parameters
     ----------
@@ -313,6 +331,12 @@ class ScoreStack(ScoreAverage):
         With ``predict_proba``. None: :func:`default_meta` (LightGBM, 300 trees of 15 leaves).
     cv : int, default=5
         Folds of the out-of-fold member scores.
+    refit : bool, default=True
+        Refit every member on all training data for prediction. False keeps the ``cv`` fold
+        models of each member instead and scores new documents with the mean of their log-odds
+        (as bagged ensembles do, e.g. AutoGluon's): one member fit in ``cv + 1`` saved, each
+        fold model trained on ``(cv - 1) / cv`` of the documents, prediction ``cv`` times the
+        members' cost and a model ``cv`` times their size.
     random_state : int, optional
         Seeds the folds (the same folds for every member), the default meta-learner and every
         member parameter named ``random_state`` left at None (liblinear shuffles with numpy's
@@ -332,7 +356,8 @@ class ScoreStack(ScoreAverage):
     Attributes
     ----------
     estimators_ : list
-        Members refitted on all training data.
+        Members refitted on all training data (``refit=False``: each member's fold models,
+        scored by the mean of their log-odds).
     meta_ : estimator
         The fitted meta-learner.
     meta_feature_names_ : list of str
@@ -354,16 +379,18 @@ class ScoreStack(ScoreAverage):
         "scale": [StrOptions({"logit"})],
         "meta": [HasMethods(["fit", "predict_proba"]), None],
         "cv": [Interval(Integral, 2, None, closed="left")],
+        "refit": ["boolean"],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "memory": [str, os.PathLike, HasMethods(["cache"]), None],
     }
 
     def __init__(self, estimators=None, *, columns=None, weights=None, scale="logit", meta=None, cv=5,
-                 random_state=None, n_jobs=None, memory=None):
+                 refit=True, random_state=None, n_jobs=None, memory=None):
         super().__init__(estimators, columns=columns, weights=weights, scale=scale)
         self.meta = meta
         self.cv = cv
+        self.refit = refit
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.memory = memory
@@ -372,7 +399,7 @@ class ScoreStack(ScoreAverage):
         return stack_features(M, self.weights_, self.center_, self.spread_, self.label_prior_)
 
     def fit(self, X, Y, sample_weight=None, feature_blocks=None):
-        """Out-of-fold member scores -> meta-learner; then every member refitted on all of ``X``.
+        """Out-of-fold member scores -> meta-learner; then every member refitted on all of ``X`` (if ``refit``).
 
         ``feature_blocks`` as in :meth:`ScoreAverage.fit`.
         """
@@ -391,20 +418,27 @@ class ScoreStack(ScoreAverage):
         # slowest fold of a member before the next member starts. Results come back in submission order and
         # every member is seeded, so the numbers do not depend on n_jobs.
         tasks = [(i, train, test) for i in range(len(members)) for train, test in folds]
-        tasks += [(i, None, None) for i in range(len(members))]
+        if self.refit:
+            tasks += [(i, None, None) for i in range(len(members))]
         run = delayed(_task)
+        keep = not self.refit
         results = Parallel(n_jobs=self.n_jobs, return_as="generator", batch_size=1, pre_dispatch="all")(
-            run(members[i], blocks[i], Y, train, test, w, None if memory.location is None else memory, versions)
+            run(members[i], blocks[i], Y, train, test, w, None if memory.location is None else memory, versions, keep)
             for i, train, test in tasks)
         M = np.empty((*Y.shape, len(members)))
+        fold_models = [[] for _ in members]
         for i, _, test in track(tasks[:len(members) * len(folds)], "stack: out-of-fold member fits"):
-            M[test, :, i] = next(results)
+            if keep:
+                M[test, :, i], fitted = next(results)
+                fold_models[i].append(fitted)
+            else:
+                M[test, :, i] = next(results)
         flat = M.reshape(-1, M.shape[-1])
         self.center_, self.spread_ = flat.mean(axis=0), flat.std(axis=0)
         self.spread_[self.spread_ == 0] = 1.0
         self.label_prior_ = np.log1p(Y.sum(axis=0).astype(np.float64))
         F = self._features(M)
-        # the meta-learner is fitted here while the pool's processes go on with the final refits
+        # the meta-learner is fitted here while the pool's processes go on with the final refits (if any)
         meta = clone(self.meta) if self.meta is not None else default_meta(seed)
         row_weight = None if w is None else np.repeat(w, Y.shape[1])
         meta.fit(F, Y.reshape(-1), **({} if row_weight is None else {"sample_weight": row_weight}))
@@ -415,9 +449,9 @@ class ScoreStack(ScoreAverage):
         imp = getattr(meta, "feature_importances_", None)
         imp = np.ravel(getattr(meta, "coef_", [np.nan] * F.shape[1])) if imp is None else imp
         # reaches the run's details.json: which meta-features the combiner leant on
-        self.summary_ = {"meta": type(meta).__name__, "cv": self.cv,
+        self.summary_ = {"meta": type(meta).__name__, "cv": self.cv, "refit": bool(self.refit),
                          "meta_feature_importance": dict(zip(self.meta_feature_names_, map(float, imp)))}
-        self.estimators_ = list(results)
+        self.estimators_ = list(results) if self.refit else [_FoldMean(f) for f in fold_models]
         self.n_features_in_ = X.shape[1]
         self.score_kind_ = "margin"
         return self
