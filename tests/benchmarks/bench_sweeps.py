@@ -120,8 +120,9 @@ def overhead(a) -> None:
                 # the runs share a feature cache: without this every run after the warm-up would read its
                 # TF-IDF from disk instead of fitting it as the bare script does
                 "cache.features=false",
-                # one label after another, as the bare script fits them (mltc's default fits labels in threads)
-                "model.n_jobs=1"]
+                # one label after another, as the bare script fits them (mltc's default fits labels in threads;
+                # --mltc-n-jobs -1 measures what a user gets with the defaults)
+                f"model.n_jobs={a.mltc_n_jobs}"]
     # the first run creates the SQLite store (schema migrations, seconds); a user pays that once, not per run
     timed(mltc_cmd + ["tracking.experiment=warm_up", "model.estimator.max_iter=1"],
           tmp, env, a.pin)
@@ -233,6 +234,9 @@ def main(argv=None) -> int:
     o.add_argument("--data", default="/work/shared/data/goemotions")
     o.add_argument("--repeat", type=int, default=1)
     o.add_argument("--pin", default=None, help="run both processes on these CPUs only (taskset -c), e.g. 0")
+    o.add_argument("--mltc-n-jobs", type=int, default=1,
+                   help="model.n_jobs of the mltc run: 1 (default) fits labels one after another as the bare script "
+                        "does; -1 is mltc's default (labels in threads on the job's cores)")
     o.add_argument("--bare-one-blas-thread", action="store_true",
                    help="OPENBLAS_NUM_THREADS=1 for the bare script (mltc fits liblinear on one BLAS thread)")
     c = sub.add_parser("components")
