@@ -39,6 +39,7 @@ FAMILIES = {
     "rakel": ["model=rakel", "thresholds=mcut"],
     "average": ["model=svm_lgbm", "model.estimators.1.estimator.n_estimators=20", "features=tfidf_word_char"],
     "stack": ["model=logreg", "thresholds=pcut"],  # model replaced by STACK below
+    "stack_folds": ["model=logreg", "thresholds=global"],  # STACK with refit=false: predicts with its fold models
     "mlp": ["model=mlp", "model.max_epochs=2", "model.hidden_layer_sizes=[16]", "thresholds=per_label_cv",
             "thresholds.n_splits=2"],
 }
@@ -69,8 +70,8 @@ def logged(store, tmp_path_factory):
             continue
         over = [*SMALL, *overrides, f"tracking.uri={store}", "tracking.subprocess=false", f"run_name={family}"]
         cfg = compose_cfg(over)
-        if family == "stack":
-            cfg.model = OmegaConf.create(STACK)
+        if family.startswith("stack"):
+            cfg.model = OmegaConf.create({**STACK, "refit": family == "stack"})
         run_from_config(cfg, choices={"dataset": "synthetic", **_choices(overrides)}, raise_errors=True)
         run = client.search_runs([client.get_experiment_by_name("synthetic").experiment_id],
                                  filter_string=f"attributes.run_name = '{family}'")[0]
