@@ -110,3 +110,14 @@ def test_samplers_give_the_same_data_with_threads():
         (Xa, Ya), (Xb, Yb) = make(None).fit_resample(X, Y), make(2).fit_resample(X, Y)
         assert (Xa != Xb).nnz == 0
         np.testing.assert_array_equal(Ya, Yb)
+
+
+def test_neighbour_threads_count_the_jobs_cores(monkeypatch):
+    # a sweep's launcher gives each job its share of the cores through OMP_NUM_THREADS; -1 means that share,
+    # as for BinaryRelevance's threads, not every core of the machine
+    from mltc.strategies.base import _threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert _threads(-1) == 1 and _threads(4) == 1 and _threads(None) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert _threads(-1) == 3 and _threads(-2) == 2 and _threads(2) == 2

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,6 +23,7 @@ except ImportError:  # pragma: no cover - another scipy layout: the public produ
 from sklearn.utils import check_random_state
 
 from mltc.progress import track
+from mltc.runtime import job_cores
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def bag_neighbours(X, *, k, metric="euclidean", queries=None, chunk_size=None, r
         :class:`mltc.neighbour_cache.NeighbourCache` needs to reuse a table.
     n_jobs : int, optional
         Threads for CSR input (the sparse products and partitions release the
-        GIL); None means 1, -1 all cores. The result does not depend on it.
+        GIL); None means 1, -1 the job's cores. The result does not depend on it.
 
     Returns
     -------
@@ -295,9 +295,11 @@ def _product_into(Q, XT, D, local, chunk_size):
 
 
 def _threads(n_jobs) -> int:
+    """Threads for ``n_jobs`` as joblib counts them (-1: all, -2: all but one), over the job's cores
+    (:func:`mltc.runtime.job_cores`: a sweep's worker gets its share, as BinaryRelevance's threads do)."""
     if n_jobs is None:
         return 1
-    cores = os.cpu_count() or 1
+    cores = job_cores()
     return max(1, cores + 1 + n_jobs if n_jobs < 0 else min(n_jobs, cores))
 
 

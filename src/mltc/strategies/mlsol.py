@@ -55,7 +55,7 @@ class MLSOL(BaseMultilabelSampler):
     metric : {"euclidean", "cosine"}, default="euclidean"
     random_state : int, RandomState instance or None, default=None
     n_jobs : int or None, default=None
-        Threads of the neighbour search (None: 1, -1: all cores); same results.
+        Threads of the neighbour search (None: 1, -1: the job's cores); same results.
     neighbour_cache : NeighbourCache or None, default=None
         Reuses neighbour tables of the same features across runs (same results);
         ``mltc run`` sets it from ``cache.neighbours``.
