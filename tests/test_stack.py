@@ -153,7 +153,7 @@ def test_stack_without_refit_predicts_with_the_mean_of_its_fold_models(data):
     np.testing.assert_array_equal(two.decision_function(X), bag.decision_function(X))
 
 
-def test_stack_without_refit_reuses_kept_fold_models(data, tmp_path):
+def test_stack_without_refit_reuses_kept_fold_models(data, tmp_path, monkeypatch):
     # memory= keeps (scores, fold model) per (member, fold): a second fit with another meta-learner fits no member
     X, Y = data
     kw = {"columns": [[0, -3], [-3, None]], "cv": 3, "random_state": 2, "refit": False, "memory": str(tmp_path)}
@@ -165,11 +165,9 @@ def test_stack_without_refit_reuses_kept_fold_models(data, tmp_path):
         calls.append(1)
         return original(self, *a, **k)
 
-    LogisticRegression.fit = counting
-    try:
-        second = ScoreStack([_lr(), _lr(0.1)], meta=LogisticRegression(C=0.5), **kw).fit(X, Y)
-    finally:
-        LogisticRegression.fit = original
+    monkeypatch.setattr(LogisticRegression, "fit", counting)
+    second = ScoreStack([_lr(), _lr(0.1)], meta=LogisticRegression(C=0.5), **kw).fit(X, Y)
+    monkeypatch.undo()
     assert len(calls) == 1  # the meta-learner only
     for a, b, sl in zip(first.estimators_, second.estimators_, (slice(0, 5), slice(5, None))):
         np.testing.assert_array_equal(a.decision_function(X[:, sl]), b.decision_function(X[:, sl]))

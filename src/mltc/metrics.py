@@ -106,6 +106,9 @@ def average_precision(y_true, y_score) -> float:
     return float(np.sum(gain))
 
 
+_AUC_BLOCK_CELLS = 1 << 22  # scores ranked at once by roc_auc (32 MB of float64)
+
+
 def roc_auc(Y_true, scores) -> np.ndarray:
     """ROC-AUC of each column (Mann-Whitney U / (n_pos n_neg), ties counted one half).
 
@@ -131,9 +134,6 @@ def roc_auc(Y_true, scores) -> np.ndarray:
         u = (ranks * Y[:, c]).sum(axis=0) - n_pos[c] * (n_pos[c] + 1) / 2
         out[c] = u / (n_pos[c] * n_neg[c])
     return out
-
-
-_AUC_BLOCK_CELLS = 1 << 22  # scores ranked at once by roc_auc (32 MB of float64)
 
 
 def per_label_report(Y_true, Y_pred, scores=None, label_names=None, train_counts=None, groups=None):
