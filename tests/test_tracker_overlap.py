@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -124,3 +125,68 @@ def test_a_run_with_a_tracking_process_logs_its_model_and_artifacts(tmp_path):
     finally:
         mlflow.set_tracking_uri(before)
     assert clf.predict_matrix(["some text", "other text"]).shape == (2, 5)
+
+
+def test_the_pipeline_hands_over_the_fitted_objects_once_the_rule_is_tuned():
+    # the CLI logs the model from this call, while the test split is scored: everything the model holds must be
+    # final here (the decision rule tuned), and no test document may have been scored yet
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from mltc.data import make_synthetic
+    from mltc.models import BinaryRelevance
+    from mltc.pipeline import run_pipeline
+    from mltc.split import DatasetSplitter
+    from mltc.thresholds import PerLabelThreshold
+
+    events, handed = [], []
+
+    def on_fitted(fitted, test_index):
+        events.append("fitted")
+        handed.append((fitted, test_index, fitted["thresholds"].thresholds_.copy()))
+
+    ds = make_synthetic(n_docs=300, n_labels=4, random_state=0)
+    res = run_pipeline(ds, splitter=DatasetSplitter(val_size=0.2), featurizer=TfidfVectorizer(),
+                       model=BinaryRelevance(LogisticRegression()), thresholder=PerLabelThreshold(),
+                       random_state=0, on_stage=events.append, on_fitted=on_fitted)
+    assert events[events.index("thresholds"):] == ["thresholds", "fitted", "predict", "evaluate"]
+    ((fitted, test_index, thresholds),) = handed
+    assert fitted is res.fitted and fitted["model"] is res.fitted["model"]
+    assert list(test_index) == list(res.extra["test_index"])
+    np.testing.assert_array_equal(thresholds, res.thresholds)  # not changed after the hand-over
+
+
+def test_a_run_that_fails_while_its_model_is_logged_ends_failed(tmp_path, monkeypatch):
+    # the tracking process is logging the model when the test evaluation fails: the run must end FAILED with the
+    # evaluation's error, after the model's call is answered (no call left half-read on the pipe)
+    from hydra import compose, initialize_config_dir
+
+    import mltc.pipeline
+    from mltc.app import CONF_DIR, RunFailed, run_from_config
+
+    def broken_evaluate(*args, **kwargs):
+        raise RuntimeError("evaluation broke on purpose")
+
+    monkeypatch.setattr(mltc.pipeline, "evaluate", broken_evaluate)
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["dataset.n_docs=300", "dataset.n_labels=4",
+                                                        f"tracking.uri={uri}", "thresholds=per_label"])
+    with pytest.raises(RunFailed, match="evaluation broke on purpose"):
+        run_from_config(cfg, choices={"dataset": "synthetic"}, raise_errors=True)
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("synthetic").experiment_id])
+    assert run.info.status == "FAILED" and "evaluation broke on purpose" in run.data.tags["error"]
+    # the model's call, in flight when evaluation failed, was answered before the run ended (`mltc promote`
+    # refuses a FAILED run's model)
+    import mlflow
+
+    from mltc.serving.mlflow_model import load
+
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)  # runs:/ URIs resolve against the current store
+    try:
+        clf = load(f"runs:/{run.info.run_id}/model")
+    finally:
+        mlflow.set_tracking_uri(before)
+    assert clf.predict_matrix(["some text"]).shape == (1, 4)

@@ -157,10 +157,11 @@ def load_dataset(node):
     return with_unlabeled(instantiate(node, _convert_="all"), **unlabeled)
 
 
-def run_config(cfg: DictConfig, on_stage=None):
+def run_config(cfg: DictConfig, on_stage=None, on_fitted=None):
     """Build the configured objects and run the pipeline (no tracking, no printing).
 
-    ``on_stage`` is passed to :func:`~mltc.pipeline.run_pipeline`.
+    ``on_stage`` is passed to :func:`~mltc.pipeline.run_pipeline`; so is ``on_fitted``, called
+    as ``on_fitted(fitted, dataset, test_index)``.
 
     Returns
     -------
@@ -183,7 +184,8 @@ def run_config(cfg: DictConfig, on_stage=None):
                           strategy=objs["strategy"], thresholder=objs["thresholds"], augmenter=objs["augment"],
                           head_min=cfg.metrics.get("head_min"), tail_max=cfg.metrics.get("tail_max"),
                           random_state=cfg.seed, on_stage=on_stage, background_transform=job_cores() > 1,
-                          extra_metrics=extra_metrics(cfg), feature_cache=feature_cache(cfg.get("cache")))
+                          extra_metrics=extra_metrics(cfg), feature_cache=feature_cache(cfg.get("cache")),
+                          on_fitted=None if on_fitted is None else (lambda f, te: on_fitted(f, dataset, te)))
     result.timings = {"load": load_time, **result.timings}
     return dataset, result
 
@@ -277,6 +279,7 @@ class _Background:
         self._lock = threading.Lock()
         self.waited = 0.0
         self.value = None
+        self.failed = False
 
     def on_stage(self, name: str) -> None:
         if name == "fit":
@@ -293,6 +296,13 @@ class _Background:
             self.value = self._fn()
         except BaseException as err:  # noqa: BLE001 -- handed to the main thread by wait()
             self._error = err
+            self.failed = True
+
+    def join(self) -> bool:
+        """Wait for ``fn`` and leave its error to :meth:`wait`; True if it succeeded."""
+        self.launch()
+        self._thread.join()
+        return not self.failed
 
     def wait(self) -> None:
         self.launch()
@@ -314,7 +324,8 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         The metric named by ``metrics.objective`` (NaN for a failed job of a sweep).
     """
     from mltc.report import print_results, result_artifacts, warm_up
-    from mltc.serving.track import wants_model
+    from mltc.serving.model import TextClassifierModel
+    from mltc.serving.track import log_fitted_model, save_model, wants_model
     from mltc.tracking_warm import target_modules
 
     choices = _choices() if choices is None else choices
@@ -361,8 +372,23 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
             tracker.warm_up_model_logging(target_modules(*(params.get(g) for g in GROUPS)))
 
     background = _Background(start)
+    logs_model = wants_model(tracker, in_sweep=sweep is not None)  # tracking.log_model
+    model_info = {**tags, "run_name": run_name}
+    model_logging = None
+
+    def on_fitted(fitted, dataset, test_index):
+        # pickled here, where nothing else touches the fitted objects; the tracking process logs it (MLflow's
+        # files, its serving-input check) while this process scores and evaluates the test split
+        nonlocal model_logging
+        log_to = save_model(TextClassifierModel.from_fitted(fitted, dataset.label_names, info=model_info),
+                            dataset.texts, test_index)
+        model_logging = _Background(lambda: log_to(tracker) if background.join() else {})
+        model_logging.launch()
+
     try:
-        dataset, result = run_config(cfg, on_stage=background.on_stage)
+        dataset, result = run_config(cfg, on_stage=background.on_stage,
+                                     on_fitted=on_fitted if logs_model and isinstance(tracker, TrackerProcess)
+                                     else None)
         background.wait()
         metrics = {**result.metrics, **{f"{VAL}{k}": v for k, v in result.val_metrics.items()},
                    **{f"{TIME}{k}": v for k, v in result.timings.items()}, **result.sizes,
@@ -371,7 +397,6 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
                       if k != "per_label"},
                    **details_metrics(result.details),
                    "time_tracking_wait": background.waited}
-        tracker.log_metrics(metrics)
         files = result_artifacts(result, OmegaConf.to_yaml(cfg, resolve=True))
         if all(k in result.extra for k in ("test_index", "test_pred", "test_scores")):
             # per-document test predictions: what paired bootstrap comparisons in `mltc compare` need
@@ -379,21 +404,14 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
             from mltc.predictions import writers
 
             files.update(writers(dataset, result))  # the same, readable: ids, label names, scores
-        from mltc.serving.track import log_fitted_model
-
-        model_logging = None
-        if wants_model(tracker, in_sweep=sweep is not None):  # tracking.log_model
-            model_logging = _Background(lambda: log_fitted_model(tracker, result, dataset.texts,
-                                                                 info={**tags, "run_name": run_name}))
-            if isinstance(tracker, TrackerProcess):
-                # the tracking process logs the model while this process writes the artifact files
-                model_logging.launch()
-            else:
-                model_logging.wait()
+        if logs_model and model_logging is None:  # an in-process tracker: here, one call after the other
+            metrics.update(log_fitted_model(tracker, result, dataset.texts, info=model_info))
+        # the files are written while the tracking process may still be logging the model
         tracker.log_artifacts(files)
         if model_logging is not None:
             model_logging.wait()
-            tracker.log_metrics(model_logging.value)
+            metrics.update(model_logging.value)  # model_log_seconds, model_size_mb
+        tracker.log_metrics(metrics)
         objective = objective_name(cfg)
         if objective not in result.metrics:
             raise ConfigError(f"metrics.objective={objective!r} is not a computed metric; choose one of "
@@ -405,6 +423,8 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         return float(result.metrics[objective])
     except BaseException as err:  # noqa: BLE001 -- every failure is recorded, then re-raised or reported
         message = explain(err, cfg)
+        if model_logging is not None:
+            model_logging.join()  # its call to the tracker ends before the run does
         try:
             background.wait()  # the run must exist to be marked FAILED
         except BaseException as start_err:  # noqa: BLE001 -- the tracker itself failed: say so

@@ -198,7 +198,7 @@ def collect_details(**components) -> dict:
 
 def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None, thresholder=None,
                  augmenter=None, head_min=None, tail_max=None, random_state=None, on_stage=None,
-                 background_transform=True, extra_metrics=None, feature_cache=None) -> RunResult:
+                 background_transform=True, extra_metrics=None, feature_cache=None, on_fitted=None) -> RunResult:
     """Run one experiment end to end on plain objects.
 
     Parameters
@@ -232,6 +232,10 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
     feature_cache : mltc.feature_cache.FeatureCache, optional
         Reuse the fitted featurizer and feature matrices of an earlier run on the same
         texts with the same featurizer parameters (e.g. another job of a sweep).
+    on_fitted : callable, optional
+        Called as ``on_fitted(fitted, test_index)`` once the decision rule is tuned, before the
+        test split is scored: ``fitted`` is the ``RunResult.fitted`` dict (featurizer, model,
+        thresholds; read-only from here on). The CLI logs the model there, beside the scoring.
 
     Notes
     -----
@@ -328,6 +332,9 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
             thresholder.fit(np.zeros((0, dataset.n_labels)), np.zeros((0, dataset.n_labels), dtype=np.int8),
                             score_kind=kind, Y_train=Y_tr)
 
+    fitted_objects = {"featurizer": featurizer, "model": fitted, "thresholds": thresholder}
+    if on_fitted is not None:
+        on_fitted(fitted_objects, te)
     with timer("predict"):
         S_te, _ = predict_scores(fitted, X_te)
         P_te = thresholder.predict(S_te)
@@ -360,4 +367,4 @@ def run_pipeline(dataset: Dataset, *, splitter, featurizer, model, strategy=None
                      extra={"test_index": te, "test_pred": P_te, "test_scores": S_te, **val_out},
                      # the thresholder's summary_ is logged as threshold_* (threshold_summary)
                      details=collect_details(strategy=strategy, model=fitted, augment=augmenter),
-                     fitted={"featurizer": featurizer, "model": fitted, "thresholds": thresholder})
+                     fitted=fitted_objects)

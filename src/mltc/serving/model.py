@@ -83,11 +83,15 @@ class TextClassifierModel:
     @classmethod
     def from_result(cls, result, info=None) -> "TextClassifierModel":
         """The model of a :class:`~mltc.pipeline.RunResult` (its ``fitted`` objects)."""
-        f = result.fitted
-        if not f:
+        if not result.fitted:
             raise ValueError("this RunResult carries no fitted objects; it comes from an mltc older than "
                              "the serving module.")
-        return cls(f["featurizer"], f["model"], f["thresholds"], result.label_names, info=info)
+        return cls.from_fitted(result.fitted, result.label_names, info=info)
+
+    @classmethod
+    def from_fitted(cls, fitted, label_names, info=None) -> "TextClassifierModel":
+        """The model of a run's fitted objects (``{"featurizer", "model", "thresholds"}``)."""
+        return cls(fitted["featurizer"], fitted["model"], fitted["thresholds"], list(label_names), info=info)
 
     @property
     def batch_dependent(self) -> bool:

@@ -10,7 +10,7 @@ from mltc.serving.model import NotLoggableError, TextClassifierModel
 
 log = logging.getLogger("mltc")
 
-__all__ = ["log_fitted_model", "wants_model"]
+__all__ = ["log_fitted_model", "log_model", "save_model", "wants_model"]
 
 _EXAMPLE_CHARS = 300
 
@@ -40,22 +40,54 @@ def log_fitted_model(tracker, result, texts, info=None) -> dict:
     dict
         ``model_log_seconds`` and ``model_size_mb`` (empty when the model cannot be saved).
     """
+    return log_model(tracker, TextClassifierModel.from_result(result, info=info), texts,
+                     result.extra.get("test_index", []))
+
+
+def log_model(tracker, clf, texts, test_index) -> dict:
+    """Pickle ``clf`` (a :class:`TextClassifierModel`) and log it as the run's MLflow model.
+
+    ``texts[test_index[:2]]`` (cut to 300 characters) become the model's input example.
+    Returns what :func:`log_fitted_model` returns.
+    """
+    return save_model(clf, texts, test_index)(tracker)
+
+
+def save_model(clf, texts, test_index):
+    """Pickle ``clf`` now; return ``log_to(tracker) -> dict`` that logs the pickle as the run's model.
+
+    The two steps let the CLI pickle in the run's thread (nothing else touches the fitted
+    objects meanwhile) and log from another thread while the run goes on. The pickle lives
+    in a temporary directory that ``log_to`` removes.
+    """
     t0 = time.perf_counter()
-    clf = TextClassifierModel.from_result(result, info=info)
-    idx = list(result.extra.get("test_index", []))[:2] or [0]
+    idx = list(test_index)[:2] or [0]
     example = [str(texts[i])[:_EXAMPLE_CHARS] for i in idx]
-    with tempfile.TemporaryDirectory(prefix="mltc-model-") as tmp:
-        path = Path(tmp) / "mltc_model.pkl"
+    tmp = tempfile.TemporaryDirectory(prefix="mltc-model-")
+    path = Path(tmp.name) / "mltc_model.pkl"
+    try:
+        saved = clf.save(path)
+    except NotLoggableError as err:
+        tmp.cleanup()
+        log.warning("no model logged: %s", err)
+        return lambda tracker: {}
+    except BaseException:
+        tmp.cleanup()
+        raise
+    size = path.stat().st_size
+    pickling = time.perf_counter() - t0
+
+    def log_to(tracker) -> dict:
+        t = time.perf_counter()
         try:
-            saved = clf.save(path)
-        except NotLoggableError as err:
-            log.warning("no model logged: %s", err)
-            return {}
-        size = path.stat().st_size
-        tracker.log_pyfunc_model(str(path), label_names=clf.label_names, input_example=example,
-                                 packages=saved["packages"],
-                                 metadata={"mltc": {k.removeprefix("mltc."): str(v) for k, v in clf.info.items()},
-                                           "classes": saved["classes"]})
-    seconds = time.perf_counter() - t0
-    log.info("model logged (runs:/%s/model): %.1f MB in %.1f s", tracker.run_id, size / 1e6, seconds)
-    return {"model_log_seconds": seconds, "model_size_mb": size / 1e6}
+            tracker.log_pyfunc_model(str(path), label_names=clf.label_names, input_example=example,
+                                     packages=saved["packages"],
+                                     metadata={"mltc": {k.removeprefix("mltc."): str(v) for k, v in clf.info.items()},
+                                               "classes": saved["classes"]})
+        finally:
+            tmp.cleanup()
+        seconds = pickling + time.perf_counter() - t
+        log.info("model logged (runs:/%s/model): %.1f MB in %.1f s", tracker.run_id, size / 1e6, seconds)
+        return {"model_log_seconds": seconds, "model_size_mb": size / 1e6}
+
+    return log_to
