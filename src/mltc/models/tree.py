@@ -130,6 +130,8 @@ class LabelTree(BaseMultilabelClassifier):
     estimators_ : list of BinaryRelevance or None
         Per node, its children's classifiers (None: no training document reached the node; its
         children score 0).
+    node_rows_ : list of int
+        Per node, its training documents (those with a label in its subtree; the root: all).
     n_nodes_ : int
     n_labels_ : int
     summary_ : dict
