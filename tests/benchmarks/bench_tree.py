@@ -49,6 +49,7 @@ def run_model(model: str, a, workdir: Path, store: str, extra: list[str]) -> dic
     nan = float("nan")
     return {"model": model, "wall_s": wall, "fit_s": m.get("time_fit", nan), "peak_gb": usage.ru_maxrss / 2 ** 20,
             "micro": 100 * m.get("micro_f1", nan), "macro": 100 * m.get("macro_f1", nan),
+            "val_micro": 100 * m.get("val_micro_f1", nan), "val_macro": 100 * m.get("val_macro_f1", nan),
             "tree": {k[len("model."):]: v for k, v in m.items() if k.startswith("model.")}}
 
 
@@ -70,17 +71,18 @@ def main(argv=None) -> int:
         r = run_model(model, a, workdir, store, a.extra)
         rows.append(r)
         print(f"{model:<8} process {r['wall_s']:7.1f} s  fit {r['fit_s']:7.1f} s  peak {r['peak_gb']:.2f} GB  "
-              f"test micro / macro-F1 {r['micro']:.2f} / {r['macro']:.2f}  load {os.getloadavg()[0]:.1f}", flush=True)
+              f"validation micro / macro-F1 {r['val_micro']:.2f} / {r['val_macro']:.2f}  test {r['micro']:.2f} / "
+              f"{r['macro']:.2f}  load {os.getloadavg()[0]:.1f}", flush=True)
         if r["tree"]:
             t = r["tree"]
             print(f"         depth {t.get('depth', 0):.0f}, {t.get('n_nodes', 0):.0f} nodes, binary training rows "
                   f"{t.get('binary_rows', 0):.0f} = {t.get('binary_rows', 0) / max(t.get('ovr_rows', 1), 1):.1%} of "
                   f"one-vs-rest's {t.get('ovr_rows', 0):.0f}", flush=True)
-    print("\n| model | process (s) | fit (s) | peak memory (GB) | test micro-F1 | test macro-F1 |")
+    print("\n| model | process (s) | fit (s) | peak memory (GB) | validation micro / macro-F1 | test micro / macro-F1 |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['wall_s']:.1f} | {r['fit_s']:.1f} | {r['peak_gb']:.2f} | {r['micro']:.2f} | "
-              f"{r['macro']:.2f} |")
+        print(f"| {r['model']} | {r['wall_s']:.1f} | {r['fit_s']:.1f} | {r['peak_gb']:.2f} | "
+              f"{r['val_micro']:.2f} / {r['val_macro']:.2f} | {r['micro']:.2f} / {r['macro']:.2f} |")
     return 0
 
 
