@@ -98,6 +98,38 @@ def test_recovers_the_known_label_clusters(data):
     assert found == [tuple(range(g * PER_GROUP, (g + 1) * PER_GROUP)) for g in range(GROUPS)]
 
 
+def test_balanced_bisection_recovers_two_equal_clusters():
+    # two groups of 25 unit rows around two orthogonal directions (plus noise), shuffled: the halves are the groups
+    from mltc.models.tree import _bisect
+
+    rng = np.random.default_rng(0)
+    base = np.zeros((50, 40))
+    base[:25, :20] = rng.random((25, 20)) + 1
+    base[25:, 20:] = rng.random((25, 20)) + 1
+    base += 0.05 * rng.random((50, 40))
+    perm = rng.permutation(50)
+    R = sp.csr_matrix(base[perm] / np.linalg.norm(base[perm], axis=1, keepdims=True))
+    a, b = _bisect(R, np.random.RandomState(0))
+    assert sorted([sorted(perm[a] < 25), sorted(perm[b] < 25)]) == [[False] * 25, [True] * 25]
+
+
+def test_balanced_split_gives_near_equal_groups_and_a_shallow_tree(data):
+    X, Y = data
+    m = LabelTree(estimator=_lr(), n_clusters=4, split="balanced", random_state=0).fit(X[:600], Y[:600])
+    tree = m.tree_
+    leaves = np.concatenate([node.labels for node in tree if node.is_leaf])
+    np.testing.assert_array_equal(np.sort(leaves), np.arange(m.n_labels_))
+    for node in tree:
+        if node.children:
+            sizes = [tree[c].labels.size for c in node.children]
+            np.testing.assert_array_equal(np.sort(np.concatenate([tree[c].labels for c in node.children])),
+                                          node.labels)
+            # the largest group is bisected until there are 4: sizes within a factor of two (+1 for odd halves)
+            assert len(sizes) == 4 and max(sizes) <= 2 * min(sizes) + 1
+    # 48 labels, 4 per node: 48 -> groups of 12 -> groups of 3 (leaves): 3 levels, the least k-ary depth
+    assert m.summary_["depth"] == int(np.ceil(np.log(48) / np.log(4)))
+
+
 # ---- training sets -----------------------------------------------------------------------------------------------
 
 def test_each_node_trains_on_the_documents_with_a_label_in_its_subtree(data, monkeypatch):

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from mltc.models.base import BaseMultilabelClassifier
 from mltc.models.binary_relevance import BinaryRelevance, _Constant
@@ -80,15 +80,64 @@ def _split(R, K, rng):
     return groups
 
 
-def _build(R, K, max_depth, rng):
+def _bisect(R, rng, max_iter=20):
+    """Balanced spherical 2-means (Parabel): the rows of ``R`` (unit vectors) in two halves of equal size.
+
+    Each round ranks the rows by their cosine to the first centroid minus the second and cuts the ranking in
+    the middle, then recomputes both centroids; it stops when the halves no longer change.
+    """
+    n = R.shape[0]
+    first, second = rng.choice(n, 2, replace=False)
+    C = np.vstack([_row(R, first), _row(R, second)])
+    half, previous = n // 2, None
+    for _ in range(max_iter):
+        S = np.asarray(R @ C.T)
+        # stable: equal differences (e.g. labels without documents, all-zero rows) keep their order
+        order = np.argsort(S[:, 1] - S[:, 0], kind="stable")
+        a = np.sort(order[:half])
+        if previous is not None and np.array_equal(a, previous):
+            break
+        previous = a
+        inside = np.zeros(n, dtype=bool)
+        inside[a] = True
+        C = np.vstack([_centroid(R, inside), _centroid(R, ~inside)])
+    b = np.setdiff1d(np.arange(n), previous)
+    return previous, b
+
+
+def _row(R, i):
+    return R[i].toarray().ravel() if sp.issparse(R) else np.asarray(R[i], dtype=float).ravel()
+
+
+def _centroid(R, mask):
+    c = np.asarray(R[mask].sum(axis=0), dtype=float).ravel()
+    norm = np.linalg.norm(c)
+    return c / norm if norm > 0 else c
+
+
+def _balanced_split(R, K, rng):
+    """At most ``K`` groups of near-equal size: the largest group is bisected (:func:`_bisect`) until there are K."""
+    groups = [np.arange(R.shape[0])]
+    while len(groups) < K:
+        largest = max(range(len(groups)), key=lambda i: groups[i].size)  # the first of equal sizes
+        g = groups[largest]
+        if g.size < 2:
+            break
+        a, b = _bisect(R[g], rng)
+        groups[largest:largest + 1] = [g[a], g[b]]
+    return groups
+
+
+def _build(R, K, max_depth, rng, split="kmeans"):
     """The tree as a list of :class:`TreeNode` (root first, then depth-first in cluster order)."""
     nodes = []
+    divide = _balanced_split if split == "balanced" else _split
 
     def grow(labels, depth):
         v = len(nodes)
         nodes.append(TreeNode(labels=labels, children=[], depth=depth))
         if labels.size > K and depth + 1 < max_depth:
-            for g in _split(R[labels], K, rng):
+            for g in divide(R[labels], K, rng):
                 nodes[v].children.append(grow(labels[g], depth + 1))
         return v
 
@@ -117,6 +166,11 @@ class LabelTree(BaseMultilabelClassifier):
         Most levels of classifiers from the root to a label (1: one-vs-rest at the root).
     beam_width : int, default=10
         Nodes kept per level of the search; at least the number of nodes scores every label.
+    split : {"kmeans", "balanced"}, default="kmeans"
+        How a node's labels are divided: ``"kmeans"``, k-means into ``n_clusters`` clusters of any size
+        (LibMultiLabel); ``"balanced"``, ``n_clusters`` groups of near-equal size by repeated balanced
+        spherical 2-means (Parabel's split), which bounds the depth at about log_K(labels) where k-means
+        can leave one large cluster per level.
     n_jobs : int, default=1
         Children of a node fitted in parallel (see :class:`~mltc.models.BinaryRelevance`; same models
         for any value).
@@ -153,16 +207,18 @@ class LabelTree(BaseMultilabelClassifier):
         "n_clusters": [Interval(Integral, 2, None, closed="left")],
         "max_depth": [Interval(Integral, 1, None, closed="left")],
         "beam_width": [Interval(Integral, 1, None, closed="left")],
+        "split": [StrOptions({"kmeans", "balanced"})],
         "n_jobs": [Interval(Integral, -1, None, closed="left"), None],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, estimator=None, n_clusters=100, max_depth=10, beam_width=10, n_jobs=1,
+    def __init__(self, *, estimator=None, n_clusters=100, max_depth=10, beam_width=10, split="kmeans", n_jobs=1,
                  random_state=None):
         self.estimator = estimator
         self.n_clusters = n_clusters
         self.max_depth = max_depth
         self.beam_width = beam_width
+        self.split = split
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -180,7 +236,7 @@ class LabelTree(BaseMultilabelClassifier):
             X = sp.csr_matrix(X)
         n, L = Y.shape
         rng = check_random_state(self.random_state)
-        self.tree_ = _build(label_representations(X, Y), self.n_clusters, self.max_depth, rng)
+        self.tree_ = _build(label_representations(X, Y), self.n_clusters, self.max_depth, rng, self.split)
         # documents x nodes: which documents have a label in each node's subtree (one product, not a pass per node)
         rows, cols = zip(*[(j, v) for v, node in enumerate(self.tree_) for j in node.labels])
         member = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(L, len(self.tree_)))
