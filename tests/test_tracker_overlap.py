@@ -98,13 +98,26 @@ def test_a_run_whose_artifacts_failed_ends_failed_with_the_error(tmp_path):
     assert proc.reuse is False  # that child is not handed to the next run
 
 
+def load_logged_model(uri, run_id):
+    """The run's logged model, loaded through MLflow's ``runs:/`` URI (resolved against the current store)."""
+    import mlflow
+
+    from mltc.serving.mlflow_model import load
+
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        return load(f"runs:/{run_id}/model")
+    finally:
+        mlflow.set_tracking_uri(before)
+
+
 @pytest.mark.slow  # test_end_to_end's CLI run takes the same path in the default suite
 def test_a_run_with_a_tracking_process_logs_its_model_and_artifacts(tmp_path):
-    # the model is logged (in a thread, by the tracking process) while the artifact files are written
+    # the model is logged (in a thread, by the tracking process) while the test split is scored
     from hydra import compose, initialize_config_dir
 
     from mltc.app import CONF_DIR, run_from_config
-    from mltc.serving.mlflow_model import load
 
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
@@ -116,14 +129,7 @@ def test_a_run_with_a_tracking_process_logs_its_model_and_artifacts(tmp_path):
     assert run.info.status == "FINISHED" and run.data.metrics["model_size_mb"] > 0
     arts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"predictions.csv", "predictions.npz", "per_label_f1.png", "thresholds.json"} <= arts
-    import mlflow
-
-    before = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)  # runs:/ URIs resolve against the current store
-    try:
-        clf = load(f"runs:/{run.info.run_id}/model")
-    finally:
-        mlflow.set_tracking_uri(before)
+    clf = load_logged_model(uri, run.info.run_id)
     assert clf.predict_matrix(["some text", "other text"]).shape == (2, 5)
 
 
@@ -179,14 +185,4 @@ def test_a_run_that_fails_while_its_model_is_logged_ends_failed(tmp_path, monkey
     assert run.info.status == "FAILED" and "evaluation broke on purpose" in run.data.tags["error"]
     # the model's call, in flight when evaluation failed, was answered before the run ended (`mltc promote`
     # refuses a FAILED run's model)
-    import mlflow
-
-    from mltc.serving.mlflow_model import load
-
-    before = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)  # runs:/ URIs resolve against the current store
-    try:
-        clf = load(f"runs:/{run.info.run_id}/model")
-    finally:
-        mlflow.set_tracking_uri(before)
-    assert clf.predict_matrix(["some text"]).shape == (1, 4)
+    assert load_logged_model(uri, run.info.run_id).predict_matrix(["some text"]).shape == (1, 4)
