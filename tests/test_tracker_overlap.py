@@ -186,3 +186,27 @@ def test_a_run_that_fails_while_its_model_is_logged_ends_failed(tmp_path, monkey
     # the model's call, in flight when evaluation failed, was answered before the run ended (`mltc promote`
     # refuses a FAILED run's model)
     assert load_logged_model(uri, run.info.run_id).predict_matrix(["some text"]).shape == (1, 4)
+
+
+def test_a_run_whose_model_cannot_be_saved_keeps_its_metrics_and_ends_failed(tmp_path, monkeypatch):
+    # the model is pickled before the test split is scored; its failure must still come after the metrics are
+    # logged, as when the model was saved last (nothing of the run is lost)
+    from hydra import compose, initialize_config_dir
+
+    from mltc.app import CONF_DIR, RunFailed, run_from_config
+    from mltc.serving.model import TextClassifierModel
+
+    def full_disk(self, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(TextClassifierModel, "save", full_disk)
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["dataset.n_docs=300", "dataset.n_labels=4",
+                                                        f"tracking.uri={uri}"])
+    with pytest.raises(RunFailed, match="No space left on device"):
+        run_from_config(cfg, choices={"dataset": "synthetic"}, raise_errors=True)
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("synthetic").experiment_id])
+    assert run.info.status == "FAILED" and "No space left" in run.data.tags["error"]
+    assert {"micro_f1", "macro_f1", "val_macro_f1"} <= run.data.metrics.keys()

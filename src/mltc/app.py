@@ -380,8 +380,12 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
         # pickled here, where nothing else touches the fitted objects; the tracking process logs it (MLflow's
         # files, its serving-input check) while this process scores and evaluates the test split
         nonlocal model_logging
-        log_to = save_model(TextClassifierModel.from_fitted(fitted, dataset.label_names, info=model_info),
-                            dataset.texts, test_index)
+        try:
+            log_to = save_model(TextClassifierModel.from_fitted(fitted, dataset.label_names, info=model_info),
+                                dataset.texts, test_index)
+        except Exception as err:  # noqa: BLE001 -- raised where the model is awaited, after the metrics are logged
+            def log_to(_tracker, err=err):
+                raise err
         model_logging = _Background(lambda: log_to(tracker) if background.join() else {})
         model_logging.launch()
 
@@ -404,14 +408,14 @@ def run_from_config(cfg: DictConfig, *, choices: dict | None = None, raise_error
             from mltc.predictions import writers
 
             files.update(writers(dataset, result))  # the same, readable: ids, label names, scores
+        # first, so that a run whose model or files fail to log keeps its metrics
+        tracker.log_metrics(metrics)
         if logs_model and model_logging is None:  # an in-process tracker: here, one call after the other
-            metrics.update(log_fitted_model(tracker, result, dataset.texts, info=model_info))
-        # the files are written while the tracking process may still be logging the model
+            tracker.log_metrics(log_fitted_model(tracker, result, dataset.texts, info=model_info))
         tracker.log_artifacts(files)
         if model_logging is not None:
             model_logging.wait()
-            metrics.update(model_logging.value)  # model_log_seconds, model_size_mb
-        tracker.log_metrics(metrics)
+            tracker.log_metrics(model_logging.value)  # model_log_seconds, model_size_mb
         objective = objective_name(cfg)
         if objective not in result.metrics:
             raise ConfigError(f"metrics.objective={objective!r} is not a computed metric; choose one of "
