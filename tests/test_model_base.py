@@ -10,7 +10,8 @@ from mltc.utils.estimator_checks import _data, all_estimators, build
 
 MODELS = all_estimators("model")
 # where sample_weight goes: an inner estimator that must accept it, or the model's own loss
-INNER = {"estimator": ["BinaryRelevance", "LabelPowerset", "ClassifierChain", "EnsembleClassifierChains", "RAkEL"],
+INNER = {"estimator": ["BinaryRelevance", "LabelPowerset", "ClassifierChain", "EnsembleClassifierChains", "RAkEL",
+                       "LabelTree"],
          "estimators": ["ScoreAverage", "ScoreStack"],
          "own loss": ["BoostedBinaryRelevance", "MLPClassifierHead", "FineTunedEncoder"]}
 
