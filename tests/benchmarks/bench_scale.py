@@ -121,7 +121,7 @@ def point(n_docs: int, n_labels: int, split: str, strategy: str = "ml_ros", tmp:
     original = app.run_config
     holder = {}
 
-    def run_config(cfg, on_stage=None):
+    def run_config(cfg, on_stage=None, **kwargs):  # kwargs: on_fitted (the model is logged beside predict)
         def both(name):
             print(f"[{time.strftime('%H:%M:%S')}] {name} (rss {sampler._rss() / 1024 ** 3:.2f} GB)", file=sys.stderr,
                   flush=True)
@@ -129,7 +129,7 @@ def point(n_docs: int, n_labels: int, split: str, strategy: str = "ml_ros", tmp:
             if on_stage is not None:
                 on_stage(name)
         sampler.set("load")
-        dataset, result = original(cfg, on_stage=both)
+        dataset, result = original(cfg, on_stage=both, **kwargs)
         sampler.set("log")
         holder["result"], holder["log_start"] = result, time.perf_counter()
         return dataset, result
