@@ -79,15 +79,15 @@ def writers(dataset, result) -> dict:
         return {}
     import importlib.util
 
-    out = {"predictions.csv": lambda path: frame.to_csv(path, index=False)}
-    if importlib.util.find_spec("pyarrow") is not None:  # installed with mlflow; CSV alone without it
-        out["predictions.csv"] = lambda path: _arrow_csv(frame, path)
-        out["predictions.parquet"] = lambda path: frame.to_parquet(path, index=False)
-        if frame.shape[0] * frame.shape[1] > CSV_MAX_CELLS:
-            # 4,000 labels: 18M cells, a 350 MB CSV that takes ~35 s to write; the parquet file has it all
-            del out["predictions.csv"]
-            log.info("predictions: %d rows x %d columns; logged as predictions.parquet only (the CSV is written "
-                     "up to %d cells)", frame.shape[0], frame.shape[1], CSV_MAX_CELLS)
+    if importlib.util.find_spec("pyarrow") is None:  # installed with mlflow; pandas' CSV alone without it
+        return {"predictions.csv": lambda path: frame.to_csv(path, index=False)}
+    out = {"predictions.csv": lambda path: _arrow_csv(frame, path),
+           "predictions.parquet": lambda path: frame.to_parquet(path, index=False)}
+    if frame.shape[0] * frame.shape[1] > CSV_MAX_CELLS:
+        # 4,000 labels: 18M cells, a 350 MB CSV that takes ~35 s to write; the parquet file has it all
+        del out["predictions.csv"]
+        log.info("predictions: %d rows x %d columns; logged as predictions.parquet only (the CSV is written "
+                 "up to %d cells)", frame.shape[0], frame.shape[1], CSV_MAX_CELLS)
     return out
 
 

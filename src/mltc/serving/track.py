@@ -10,7 +10,7 @@ from mltc.serving.model import NotLoggableError, TextClassifierModel
 
 log = logging.getLogger("mltc")
 
-__all__ = ["log_fitted_model", "log_model", "save_model", "wants_model"]
+__all__ = ["log_fitted_model", "save_model", "wants_model"]
 
 _EXAMPLE_CHARS = 300
 
@@ -40,17 +40,8 @@ def log_fitted_model(tracker, result, texts, info=None) -> dict:
     dict
         ``model_log_seconds`` and ``model_size_mb`` (empty when the model cannot be saved).
     """
-    return log_model(tracker, TextClassifierModel.from_result(result, info=info), texts,
-                     result.extra.get("test_index", []))
-
-
-def log_model(tracker, clf, texts, test_index) -> dict:
-    """Pickle ``clf`` (a :class:`TextClassifierModel`) and log it as the run's MLflow model.
-
-    ``texts[test_index[:2]]`` (cut to 300 characters) become the model's input example.
-    Returns what :func:`log_fitted_model` returns.
-    """
-    return save_model(clf, texts, test_index)(tracker)
+    clf = TextClassifierModel.from_result(result, info=info)
+    return save_model(clf, texts, result.extra.get("test_index", []))(tracker)
 
 
 def save_model(clf, texts, test_index):
